@@ -1,0 +1,201 @@
+import { and, eq, isNull, sql } from 'drizzle-orm'
+import type { AppContext } from '../context.js'
+import { type Address, emptyAddress, refreshTokens, users } from '../db/schema.js'
+import type { Queryable } from '../db/index.js'
+import { ApiError, fieldError, tokenNotValid, validation } from '../http/errors.js'
+import { passwordProblems } from './passwords.js'
+import type { UserOut } from './schemas.js'
+
+type UserRow = typeof users.$inferSelect
+
+export const badCredentials = () =>
+  new ApiError(401, { detail: 'No active account found with the given credentials' })
+
+export function serializeUser(user: UserRow): UserOut {
+  return {
+    id: user.id,
+    email: user.email,
+    first_name: user.firstName,
+    last_name: user.lastName,
+    phone: user.phone,
+    address: { ...emptyAddress, ...user.address },
+    is_staff: user.isStaff,
+    date_joined: user.dateJoined.toISOString(),
+  }
+}
+
+/** Django's normalize_email: the domain part is case-insensitive, the local part is kept as typed. */
+export function normalizeEmail(email: string): string {
+  const trimmed = email.trim()
+  const at = trimmed.lastIndexOf('@')
+  return at < 0 ? trimmed : trimmed.slice(0, at) + trimmed.slice(at).toLowerCase()
+}
+
+export function isUniqueViolation(err: unknown, constraint?: string): boolean {
+  const e = err as { code?: string; constraint?: string; cause?: unknown } | null
+  if (!e) return false
+  if (e.code === '23505') return constraint === undefined || e.constraint === constraint || !e.constraint
+  return e.cause ? isUniqueViolation(e.cause, constraint) : false
+}
+
+export async function findUserByEmail(db: Queryable, email: string): Promise<UserRow | undefined> {
+  const [user] = await db
+    .select()
+    .from(users)
+    .where(sql`lower(${users.email}) = lower(${email.trim()})`)
+  return user
+}
+
+export async function getUser(db: Queryable, id: number): Promise<UserRow> {
+  const [user] = await db.select().from(users).where(eq(users.id, id))
+  if (!user) throw tokenNotValid('User not found')
+  return user
+}
+
+export async function register(
+  ctx: AppContext,
+  input: { email: string; password: string; first_name?: string | undefined; last_name?: string | undefined },
+): Promise<UserOut> {
+  const email = normalizeEmail(input.email)
+  const emailTaken = { email: ['user with this email already exists.'] }
+  const problems = passwordProblems(input.password, {
+    email,
+    first_name: input.first_name ?? '',
+    last_name: input.last_name ?? '',
+  })
+  const existing = await findUserByEmail(ctx.db, email)
+  if (existing || problems.length) {
+    throw validation({ ...(existing ? emailTaken : {}), ...(problems.length ? { password: problems } : {}) })
+  }
+  const password = await ctx.hasher.hash(input.password)
+  try {
+    const [user] = await ctx.db
+      .insert(users)
+      .values({ email, password, firstName: input.first_name ?? '', lastName: input.last_name ?? '' })
+      .returning()
+    return serializeUser(user!)
+  } catch (err) {
+    // Two registrations racing for one address: the unique index decides, the loser gets the same 400.
+    if (isUniqueViolation(err)) throw validation(emailTaken)
+    throw err
+  }
+}
+
+async function issuePair(ctx: AppContext, db: Queryable, user: Pick<UserRow, 'id' | 'tokenVersion'>) {
+  const refresh = ctx.tokens.issue('refresh', user.id, user.tokenVersion)
+  await db.insert(refreshTokens).values({ jti: refresh.jti, userId: user.id, expiresAt: refresh.expiresAt })
+  const access = ctx.tokens.issue('access', user.id, user.tokenVersion)
+  return { access: access.token, refresh: refresh.token }
+}
+
+export async function login(ctx: AppContext, email: string, password: string) {
+  const user = await findUserByEmail(ctx.db, email)
+  if (!user) {
+    await ctx.hasher.dummyVerify(password)
+    throw badCredentials()
+  }
+  const ok = await ctx.hasher.verify(user.password, password)
+  if (!ok || !user.isActive) throw badCredentials()
+  return issuePair(ctx, ctx.db, user)
+}
+
+/**
+ * Rotation: the presented refresh token is blacklisted by a conditional update, so of two concurrent refreshes
+ * with one token exactly one finds the row still unrevoked; the other gets 401.
+ */
+export async function refresh(ctx: AppContext, token: string) {
+  const claims = ctx.tokens.verify(token, 'refresh')
+  if (!claims) throw tokenNotValid('Token is invalid or expired')
+  return ctx.db.transaction(async (tx) => {
+    const [revoked] = await tx
+      .update(refreshTokens)
+      .set({ blacklistedAt: new Date() })
+      .where(and(eq(refreshTokens.jti, claims.jti), isNull(refreshTokens.blacklistedAt)))
+      .returning({ userId: refreshTokens.userId })
+    if (!revoked || revoked.userId !== claims.user_id) throw tokenNotValid('Token is blacklisted')
+    const [user] = await tx.select().from(users).where(eq(users.id, claims.user_id))
+    if (!user || !user.isActive) throw tokenNotValid('User is inactive')
+    return issuePair(ctx, tx, user)
+  })
+}
+
+/** SimpleJWT's verify with the blacklist app: a signed, unexpired token whose refresh row (if any) is unrevoked. */
+export async function verify(ctx: AppContext, token: string): Promise<void> {
+  const claims = ctx.tokens.verify(token)
+  if (!claims) throw tokenNotValid('Token is invalid or expired')
+  if (claims.token_type === 'refresh') {
+    const [row] = await ctx.db
+      .select({ id: refreshTokens.id })
+      .from(refreshTokens)
+      .where(and(eq(refreshTokens.jti, claims.jti), isNull(refreshTokens.blacklistedAt)))
+    if (!row) throw tokenNotValid('Token is blacklisted')
+  }
+}
+
+export async function logout(ctx: AppContext, userId: number, token: string): Promise<void> {
+  const claims = ctx.tokens.verify(token, 'refresh')
+  if (!claims || claims.user_id !== userId) throw tokenNotValid('Token is invalid or expired')
+  const revoked = await ctx.db
+    .update(refreshTokens)
+    .set({ blacklistedAt: new Date() })
+    .where(and(eq(refreshTokens.jti, claims.jti), isNull(refreshTokens.blacklistedAt)))
+    .returning({ id: refreshTokens.id })
+  if (!revoked.length) throw tokenNotValid('Token is blacklisted')
+}
+
+export async function updateProfile(
+  ctx: AppContext,
+  userId: number,
+  patch: {
+    first_name?: string | undefined
+    last_name?: string | undefined
+    phone?: string | undefined
+    address?: Partial<Address> | undefined
+  },
+): Promise<UserOut> {
+  return ctx.db.transaction(async (tx) => {
+    const [current] = await tx.select().from(users).where(eq(users.id, userId)).for('update')
+    if (!current) throw tokenNotValid('User not found')
+    const [user] = await tx
+      .update(users)
+      .set({
+        ...(patch.first_name !== undefined ? { firstName: patch.first_name } : {}),
+        ...(patch.last_name !== undefined ? { lastName: patch.last_name } : {}),
+        ...(patch.phone !== undefined ? { phone: patch.phone } : {}),
+        ...(patch.address ? { address: { ...emptyAddress, ...current.address, ...patch.address } } : {}),
+      })
+      .where(eq(users.id, userId))
+      .returning()
+    return serializeUser(user!)
+  })
+}
+
+/** Revokes every session of the user: refresh tokens are blacklisted and the token version bumped (access tokens). */
+export async function revokeSessions(db: Queryable, userId: number): Promise<void> {
+  await db
+    .update(refreshTokens)
+    .set({ blacklistedAt: new Date() })
+    .where(and(eq(refreshTokens.userId, userId), isNull(refreshTokens.blacklistedAt)))
+  await db
+    .update(users)
+    .set({ tokenVersion: sql`${users.tokenVersion} + 1` })
+    .where(eq(users.id, userId))
+}
+
+export async function changePassword(ctx: AppContext, userId: number, oldPassword: string, newPassword: string) {
+  const user = await getUser(ctx.db, userId)
+  if (!(await ctx.hasher.verify(user.password, oldPassword))) {
+    throw fieldError('old_password', 'Your old password was entered incorrectly. Please enter it again.')
+  }
+  const problems = passwordProblems(newPassword, {
+    email: user.email,
+    first_name: user.firstName,
+    last_name: user.lastName,
+  })
+  if (problems.length) throw validation({ new_password: problems })
+  const hash = await ctx.hasher.hash(newPassword)
+  await ctx.db.transaction(async (tx) => {
+    await tx.update(users).set({ password: hash }).where(eq(users.id, userId))
+    await revokeSessions(tx, userId)
+  })
+}

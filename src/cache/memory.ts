@@ -1,0 +1,90 @@
+import { type CacheBackend, type Lookup, WRITE_MARK_TTL_SECONDS, newToken } from './backend.js'
+
+interface Entry {
+  value: string
+  expiresAt: number
+}
+
+/** In-process cache for a single instance without Redis; bounded, least recently used entries go first. */
+export class MemoryCacheBackend implements CacheBackend {
+  readonly kind = 'memory' as const
+  private readonly entries = new Map<string, Entry>()
+  private readonly generations = new Map<string, string>()
+  private readonly writes = new Map<string, { count: number; expiresAt: number }>()
+
+  constructor(private readonly maxEntries = 50_000) {}
+
+  private generation(scope: string): string {
+    let token = this.generations.get(scope)
+    if (token === undefined) {
+      token = newToken()
+      this.generations.set(scope, token)
+    }
+    return token
+  }
+
+  private writing(scope: string, now: number): boolean {
+    const mark = this.writes.get(scope)
+    if (!mark) return false
+    if (mark.expiresAt <= now) {
+      this.writes.delete(scope)
+      return false
+    }
+    return true
+  }
+
+  async lookup(key: string, scopes: readonly string[]): Promise<Lookup> {
+    const now = Date.now()
+    const tokens: string[] = []
+    for (const scope of scopes) {
+      if (this.writing(scope, now)) return { value: null, stamp: null }
+      tokens.push(this.generation(scope))
+    }
+    const stamp = tokens.join('.')
+    const full = `${key}@${stamp}`
+    const entry = this.entries.get(full)
+    if (!entry) return { value: null, stamp }
+    if (entry.expiresAt <= now) {
+      this.entries.delete(full)
+      return { value: null, stamp }
+    }
+    // Re-insert to keep Map order as recency order for eviction.
+    this.entries.delete(full)
+    this.entries.set(full, entry)
+    return { value: entry.value, stamp }
+  }
+
+  async fill(key: string, stamp: string, value: string, ttlSeconds: number): Promise<void> {
+    const full = `${key}@${stamp}`
+    this.entries.delete(full)
+    this.entries.set(full, { value, expiresAt: Date.now() + ttlSeconds * 1000 })
+    while (this.entries.size > this.maxEntries) {
+      const oldest = this.entries.keys().next().value
+      if (oldest === undefined) break
+      this.entries.delete(oldest)
+    }
+  }
+
+  async beginWrite(scopes: readonly string[]): Promise<void> {
+    const expiresAt = Date.now() + WRITE_MARK_TTL_SECONDS * 1000
+    for (const scope of scopes) {
+      const mark = this.writes.get(scope)
+      this.writes.set(scope, { count: (mark?.count ?? 0) + 1, expiresAt })
+    }
+  }
+
+  async endWrite(scopes: readonly string[]): Promise<void> {
+    for (const scope of scopes) {
+      this.generations.set(scope, newToken())
+      const mark = this.writes.get(scope)
+      if (!mark || mark.count <= 1) this.writes.delete(scope)
+      else mark.count -= 1
+    }
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {
+    this.entries.clear()
+  }
+}

@@ -1,0 +1,119 @@
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+
+export interface Config {
+  env: 'development' | 'production' | 'test'
+  host: string
+  port: number
+  databaseUrl: string | undefined
+  dataDir: string
+  redisUrl: string | undefined
+  /** Namespaces every cache key and pub/sub channel, so several deployments (or test runs) can share one Redis. */
+  redisPrefix: string
+  jwtSecret: string
+  accessTokenLifetime: number
+  refreshTokenLifetime: number
+  cacheTtlSeconds: number
+  bodyLimit: number
+  logLevel: string
+  webConcurrency: number
+  dbPoolSize: number
+  corsOrigins: string[]
+  trustProxy: boolean
+  /** argon2id memory cost in KiB; tests lower it, production keeps OWASP's 19 MiB minimum or more. */
+  argon2MemoryCost: number
+  rateLimit: boolean
+}
+
+/** A configuration error names the variable and why; main prints it as one line and exits non-zero. */
+export class ConfigError extends Error {
+  constructor(variable: string, reason: string) {
+    super(`${variable}: ${reason}`)
+    this.name = 'ConfigError'
+  }
+}
+
+type Env = Record<string, string | undefined>
+
+function int(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `must be a whole number, got "${raw}"`)
+  const value = Number(raw)
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`)
+  return value
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return undefined
+  let parsed: URL
+  try {
+    parsed = new URL(raw)
+  } catch {
+    throw new ConfigError(name, `is not a valid URL`)
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must start with ${protocols.map((p) => `${p}//`).join(' or ')}`)
+  }
+  return raw
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase()
+  if (raw === undefined || raw === '') return fallback
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false
+  throw new ConfigError(name, `must be true or false, got "${env[name]}"`)
+}
+
+/** In development the secret is generated once and kept beside the embedded data, so tokens survive restarts. */
+function developmentSecret(dataDir: string): string {
+  const file = join(dataDir, 'jwt-secret')
+  try {
+    return readFileSync(file, 'utf8').trim()
+  } catch {
+    mkdirSync(dataDir, { recursive: true })
+    const secret = randomBytes(48).toString('base64url')
+    writeFileSync(file, secret, { mode: 0o600 })
+    return secret
+  }
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const nodeEnv = env.NODE_ENV ?? 'development'
+  if (!['development', 'production', 'test'].includes(nodeEnv)) {
+    throw new ConfigError('NODE_ENV', `must be development, production or test, got "${nodeEnv}"`)
+  }
+  const dataDir = resolve(env.DATA_DIR || './data')
+  let jwtSecret = env.JWT_SECRET
+  if (jwtSecret !== undefined && jwtSecret.length > 0 && jwtSecret.length < 32) {
+    throw new ConfigError('JWT_SECRET', 'must be at least 32 characters')
+  }
+  if (!jwtSecret) {
+    if (nodeEnv === 'production') throw new ConfigError('JWT_SECRET', 'is required when NODE_ENV=production')
+    jwtSecret = nodeEnv === 'test' ? randomBytes(48).toString('base64url') : developmentSecret(dataDir)
+  }
+  return {
+    env: nodeEnv as Config['env'],
+    host: env.HOST || '0.0.0.0',
+    port: int(env, 'PORT', 8000, 0, 65535),
+    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    dataDir,
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    redisPrefix: env.REDIS_PREFIX ?? 'sf:',
+    jwtSecret,
+    accessTokenLifetime: int(env, 'ACCESS_TOKEN_LIFETIME', 300, 1),
+    refreshTokenLifetime: int(env, 'REFRESH_TOKEN_LIFETIME', 86400, 1),
+    cacheTtlSeconds: int(env, 'CACHE_TTL_SECONDS', 3600, 0),
+    bodyLimit: int(env, 'BODY_LIMIT', 1024 * 1024, 1024),
+    logLevel: env.LOG_LEVEL || (nodeEnv === 'test' ? 'silent' : 'info'),
+    webConcurrency: int(env, 'WEB_CONCURRENCY', 1, 1, 64),
+    dbPoolSize: int(env, 'DB_POOL_SIZE', 10, 1, 1000),
+    corsOrigins: (env.CORS_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    trustProxy: bool(env, 'TRUST_PROXY', false),
+    argon2MemoryCost: int(env, 'ARGON2_MEMORY_KIB', 19456, 1024),
+    rateLimit: bool(env, 'RATE_LIMIT', nodeEnv !== 'test'),
+  }
+}

@@ -1,0 +1,60 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { Config } from './config/index.js'
+import { type Database, type Db, createDatabase } from './db/index.js'
+import { VersionedCache, createCacheBackend } from './cache/index.js'
+import { type PubSub, createPubSub } from './pubsub/index.js'
+import { TokenService } from './auth/tokens.js'
+import { type PasswordHasher, createHasher } from './auth/passwords.js'
+
+/** Everything a request handler may need, built once per process and handed to every slice. */
+export interface AppContext {
+  config: Config
+  database: Database
+  db: Db
+  cache: VersionedCache
+  pubsub: PubSub
+  tokens: TokenService
+  hasher: PasswordHasher
+  log: FastifyBaseLogger
+}
+
+export interface ContextOverrides {
+  database?: Database
+  onQuery?: (query: string) => void
+  /** The cluster primary has already migrated. */
+  skipMigrations?: boolean
+}
+
+/** Connects to the database (and migrates it), the cache and pub/sub; throws a one-line reason if the database is unreachable. */
+export async function createContext(config: Config, log: FastifyBaseLogger, overrides: ContextOverrides = {}): Promise<AppContext> {
+  const database =
+    overrides.database ??
+    (await createDatabase({
+      url: config.databaseUrl,
+      dataDir: config.databaseUrl ? undefined : config.dataDir,
+      poolSize: config.dbPoolSize,
+      onQuery: overrides.onQuery,
+    }))
+  if (!overrides.database) {
+    try {
+      await database.ping(5_000)
+    } catch (err) {
+      await database.close().catch(() => {})
+      throw new Error(`DATABASE_URL: cannot connect (${(err as Error).message || String(err)})`)
+    }
+    if (!overrides.skipMigrations) await database.migrate()
+  }
+  const cache = new VersionedCache(createCacheBackend(config.redisUrl, config.redisPrefix), config.cacheTtlSeconds, log)
+  const pubsub = createPubSub(config.redisUrl, config.redisPrefix)
+  const tokens = new TokenService(config.jwtSecret, {
+    access: config.accessTokenLifetime,
+    refresh: config.refreshTokenLifetime,
+  })
+  const hasher = createHasher(config.argon2MemoryCost)
+  return { config, database, db: database.db, cache, pubsub, tokens, hasher, log }
+}
+
+export async function closeContext(ctx: AppContext): Promise<void> {
+  await Promise.allSettled([ctx.cache.close(), ctx.pubsub.close()])
+  await ctx.database.close()
+}

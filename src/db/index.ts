@@ -1,0 +1,104 @@
+import { fileURLToPath } from 'node:url'
+import { mkdirSync } from 'node:fs'
+import { sql } from 'drizzle-orm'
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
+import type { Logger } from 'drizzle-orm/logger'
+import * as schema from './schema.js'
+
+export type Db = PgDatabase<PgQueryResultHKT, typeof schema>
+/** The handle a transaction callback receives; accepted wherever a query may run inside or outside a transaction. */
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
+export type Queryable = Db | Tx
+
+export interface Database {
+  db: Db
+  kind: 'postgres' | 'pglite'
+  /** Throws when the database does not answer within the timeout. */
+  ping(timeoutMs?: number): Promise<void>
+  migrate(): Promise<void>
+  close(): Promise<void>
+}
+
+export interface DatabaseOptions {
+  /** A postgres:// URL for a real server; undefined for the embedded PGlite. */
+  url?: string | undefined
+  /** PGlite data folder; undefined keeps the embedded database in memory (tests). */
+  dataDir?: string | undefined
+  poolSize?: number
+  /** Called with every statement drizzle sends; tests count queries with it. */
+  onQuery?: (query: string) => void
+}
+
+const migrationsFolder = fileURLToPath(new URL('../../drizzle', import.meta.url))
+/** Serializes migrations when several instances start at once against one server. */
+const MIGRATION_LOCK = 72_176_001
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
+    }),
+  ]).finally(() => clearTimeout(timer))
+}
+
+export async function createDatabase(options: DatabaseOptions): Promise<Database> {
+  const logger: Logger | undefined = options.onQuery
+    ? { logQuery: (query) => options.onQuery?.(query) }
+    : undefined
+
+  if (options.url) {
+    const { default: pg } = await import('pg')
+    const { drizzle } = await import('drizzle-orm/node-postgres')
+    const { migrate } = await import('drizzle-orm/node-postgres/migrator')
+    // numeric and bigint stay exact: money is compared and summed as strings/SQL numeric, never as a float.
+    const pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize ?? 10,
+      connectionTimeoutMillis: 5_000,
+      idleTimeoutMillis: 30_000,
+      // Bounds a stuck statement so a request (and the transaction it holds) cannot hang for ever.
+      statement_timeout: 30_000,
+    })
+    // An idle client losing its server must not crash the process; the next query reconnects.
+    pool.on('error', () => {})
+    const db = drizzle({ client: pool, schema, ...(logger ? { logger } : {}) }) as unknown as Db
+    return {
+      db,
+      kind: 'postgres',
+      ping: async (timeoutMs = 2_000) => {
+        await withTimeout(pool.query('SELECT 1'), timeoutMs)
+      },
+      migrate: async () => {
+        const client = await pool.connect()
+        try {
+          await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK])
+          const { drizzle: single } = await import('drizzle-orm/node-postgres')
+          await migrate(single({ client }), { migrationsFolder })
+        } finally {
+          await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => {})
+          client.release()
+        }
+      },
+      close: () => pool.end(),
+    }
+  }
+
+  const { PGlite } = await import('@electric-sql/pglite')
+  const { pg_trgm } = await import('@electric-sql/pglite/contrib/pg_trgm')
+  const { drizzle } = await import('drizzle-orm/pglite')
+  const { migrate } = await import('drizzle-orm/pglite/migrator')
+  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true })
+  const client = await PGlite.create({ dataDir: options.dataDir, extensions: { pg_trgm } })
+  const db = drizzle({ client, schema, ...(logger ? { logger } : {}) }) as unknown as Db
+  return {
+    db,
+    kind: 'pglite',
+    ping: async (timeoutMs = 2_000) => {
+      await withTimeout(db.execute(sql`SELECT 1`), timeoutMs)
+    },
+    migrate: () => migrate(db as never, { migrationsFolder }),
+    close: () => client.close(),
+  }
+}

@@ -1,0 +1,74 @@
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { AppContext } from '../context.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: Registry
+  }
+}
+
+const Health = Type.Object({ status: Type.String(), checks: Type.Optional(Type.Record(Type.String(), Type.String())) })
+
+async function check(probe: () => Promise<void>): Promise<string> {
+  try {
+    await probe()
+    return 'ok'
+  } catch {
+    return 'unavailable'
+  }
+}
+
+/** Health probes and Prometheus metrics. The registry is per app, so several apps in one process never mix counts. */
+export const opsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; registry: Registry }> = async (app, { ctx, registry }) => {
+  const requests = new Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests by method, route and status',
+    labelNames: ['method', 'route', 'status'],
+    registers: [registry],
+  })
+  const latency = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request latency by method and route',
+    labelNames: ['method', 'route'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  })
+  for (const kind of ['hits', 'misses', 'errors'] as const) {
+    new Gauge({
+      name: `cache_${kind}_total`,
+      help: `Catalogue cache ${kind} since start`,
+      registers: [registry],
+      collect() {
+        this.set(ctx.cache.stats[kind])
+      },
+    })
+  }
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched'
+    requests.inc({ method: request.method, route, status: reply.statusCode })
+    latency.observe({ method: request.method, route }, reply.elapsedTime / 1000)
+  })
+
+  app.get('/health/live', { schema: { tags: ['operations'], response: { 200: Health } } }, async () => ({ status: 'ok' }))
+
+  app.get(
+    '/health/ready',
+    { schema: { tags: ['operations'], response: { 200: Health, 503: Health } } },
+    async (_request, reply) => {
+      const [database, cache, pubsub] = await Promise.all([
+        check(() => ctx.database.ping(2_000)),
+        check(() => ctx.cache.backend.ping()),
+        check(() => ctx.pubsub.ping()),
+      ])
+      const checks = { database, cache, pubsub }
+      const ok = Object.values(checks).every((v) => v === 'ok')
+      return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks })
+    },
+  )
+
+  app.get('/metrics', { schema: { tags: ['operations'], hide: false } }, async (_request, reply) =>
+    reply.type(registry.contentType).send(await registry.metrics()),
+  )
+}

@@ -1,0 +1,16 @@
+import { defineConfig } from 'vitest/config'
+
+// The suite always runs on the embedded defaults (PGlite, in-process cache and pub/sub); with DATABASE_URL and
+// REDIS_URL set it runs a second time against those real servers.
+const real = Boolean(process.env.DATABASE_URL && process.env.REDIS_URL)
+const shared = { include: ['test/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 120_000 }
+
+export default defineConfig({
+  test: {
+    pool: 'forks',
+    projects: [
+      { test: { ...shared, name: 'embedded', env: { TEST_BACKEND: 'embedded' } } },
+      ...(real ? [{ test: { ...shared, name: 'real', env: { TEST_BACKEND: 'real' }, globalSetup: ['test/global-setup.ts'] } }] : []),
+    ],
+  },
+})

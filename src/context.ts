@@ -5,6 +5,7 @@ import { VersionedCache, createCacheBackend } from './cache/index.js'
 import { type PubSub, createPubSub } from './pubsub/index.js'
 import { TokenService } from './auth/tokens.js'
 import { type PasswordHasher, createHasher } from './auth/passwords.js'
+import { SessionDirectory } from './auth/sessions.js'
 
 /** Everything a request handler may need, built once per process and handed to every slice. */
 export interface AppContext {
@@ -15,11 +16,14 @@ export interface AppContext {
   pubsub: PubSub
   tokens: TokenService
   hasher: PasswordHasher
+  sessions: SessionDirectory
   log: FastifyBaseLogger
 }
 
 export interface ContextOverrides {
   database?: Database
+  /** Share another app's in-process pub/sub: two embedded instances in one test process. */
+  pubsub?: PubSub
   onQuery?: (query: string) => void
   /** The cluster primary has already migrated. */
   skipMigrations?: boolean
@@ -45,16 +49,19 @@ export async function createContext(config: Config, log: FastifyBaseLogger, over
     if (!overrides.skipMigrations) await database.migrate()
   }
   const cache = new VersionedCache(createCacheBackend(config.redisUrl, config.redisPrefix), config.cacheTtlSeconds, log)
-  const pubsub = createPubSub(config.redisUrl, config.redisPrefix)
+  const pubsub = overrides.pubsub ?? createPubSub(config.redisUrl, config.redisPrefix)
   const tokens = new TokenService(config.jwtSecret, {
     access: config.accessTokenLifetime,
     refresh: config.refreshTokenLifetime,
   })
   const hasher = createHasher(config.argon2MemoryCost)
-  return { config, database, db: database.db, cache, pubsub, tokens, hasher, log }
+  const sessions = new SessionDirectory(database.db, pubsub)
+  await sessions.start()
+  return { config, database, db: database.db, cache, pubsub, tokens, hasher, sessions, log }
 }
 
 export async function closeContext(ctx: AppContext): Promise<void> {
+  await ctx.sessions.stop()
   await Promise.allSettled([ctx.cache.close(), ctx.pubsub.close()])
   await ctx.database.close()
 }

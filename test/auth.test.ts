@@ -265,7 +265,11 @@ describe('password change', () => {
 describe('deactivated users', () => {
   it('are locked out of every door', async () => {
     const u = await t.user()
-    await t.ctx.db.update(users).set({ isActive: false }).where(eq(users.id, u.id))
+    const staff = await t.user({ staff: true })
+    expect((await t.request('GET', '/api/v1/me', { token: u.access })).statusCode).toBe(200)
+    const res = await t.request('PATCH', `/api/v1/users/${u.id}`, { token: staff.access, body: { is_active: false } })
+    expect(res.statusCode).toBe(200)
+    expect(res.json()).toMatchObject({ id: u.id, is_active: false })
     expect((await t.request('GET', '/api/v1/me', { token: u.access })).statusCode).toBe(401)
     expect((await t.request('POST', '/api/v1/auth/token/refresh', { body: { refresh: u.refresh } })).statusCode).toBe(401)
     const login = await t.request('POST', '/api/v1/auth/token', { body: { email: u.email, password: u.password } })

@@ -104,7 +104,8 @@ export async function createTestApp(
     database = owned.database
     config = testConfig(options.config)
   }
-  const ctx = await createContext(config, silentLogger(), { database })
+  const sharedPubsub = options.shared?.ctx.pubsub.kind === 'memory' ? options.shared.ctx.pubsub : undefined
+  const ctx = await createContext(config, silentLogger(), { database, ...(sharedPubsub ? { pubsub: sharedPubsub } : {}) })
   const app = await buildApp(ctx, { logger: false })
   let url = ''
   if (options.listen) {
@@ -145,7 +146,8 @@ export async function createTestApp(
     close: async () => {
       await app.close()
       if (options.shared && database === options.shared.ctx.database) {
-        await Promise.allSettled([ctx.cache.close(), ctx.pubsub.close()])
+        await ctx.sessions.stop()
+        await Promise.allSettled([ctx.cache.close(), sharedPubsub ? undefined : ctx.pubsub.close()])
       } else {
         await closeContext(ctx)
       }

@@ -1,7 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import { eq } from 'drizzle-orm'
 import type { AppContext } from '../context.js'
-import { users } from '../db/schema.js'
 import { forbidden, notAuthenticated, tokenNotValid } from '../http/errors.js'
 
 export interface AuthUser {
@@ -40,11 +38,8 @@ export function createGuards(ctx: AppContext): Guards {
   const fromToken = async (token: string): Promise<AuthUser | null> => {
     const claims = ctx.tokens.verify(token, 'access')
     if (!claims) return null
-    // One primary-key read: a deactivated user or a revoked token version is refused at once.
-    const [row] = await ctx.db
-      .select({ isStaff: users.isStaff, isActive: users.isActive, tokenVersion: users.tokenVersion })
-      .from(users)
-      .where(eq(users.id, claims.user_id))
+    // A deactivated user or a revoked token version is refused at once, without a query per request.
+    const row = await ctx.sessions.get(claims.user_id)
     if (!row || !row.isActive || (claims.ver ?? 0) !== row.tokenVersion) return null
     return { id: claims.user_id, isStaff: row.isStaff, tokenExp: claims.exp }
   }

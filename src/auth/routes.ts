@@ -2,8 +2,16 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import type { AppContext } from '../context.js'
 import { Detail } from '../http/pagination.js'
 import { currentUser } from './guard.js'
+import { PageQuery, Paginated, buildPage, pageRequest } from '../http/pagination.js'
+import { forbidden } from '../http/errors.js'
+import { users } from '../db/schema.js'
+import { asc, count, sql } from 'drizzle-orm'
 import {
+  AccountPatch,
+  AccountSchema,
   PasswordChange,
+  RevokeBody,
+  UserIdParams,
   ProfilePatch,
   RefreshBody,
   RegisterBody,
@@ -86,5 +94,82 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
       await auth.changePassword(ctx, currentUser(request).id, request.body.old_password, request.body.new_password)
       return reply.code(204).send(undefined as never)
     },
+  )
+
+  app.post(
+    '/auth/sessions/revoke',
+    {
+      preHandler: app.guards.user,
+      // An empty POST means "my own sessions", as an empty JSON object does.
+      preValidation: async (request) => {
+        request.body ??= {}
+      },
+      schema: {
+        tags,
+        summary: 'End every session at once: refresh and access tokens, open sockets (staff: any user with user_id)',
+        security: bearer,
+        body: RevokeBody,
+        response: { ...unauthorized, 403: Detail, 404: Detail },
+      },
+    },
+    async (request, reply) => {
+      const user = currentUser(request)
+      const target = request.body.user_id ?? user.id
+      if (target !== user.id && !user.isStaff) throw forbidden()
+      await auth.getAccount(ctx.db, target)
+      await auth.revokeSessions(ctx, target)
+      return reply.code(204).send(undefined as never)
+    },
+  )
+
+  const staffTags = ['accounts']
+  app.get(
+    '/users',
+    {
+      preHandler: app.guards.staff,
+      schema: {
+        tags: staffTags,
+        summary: 'Accounts (staff)',
+        security: bearer,
+        querystring: Type.Object({ ...PageQuery, search: Type.Optional(Type.String({ maxLength: 254 })) }),
+        response: { 200: Paginated(AccountSchema), ...unauthorized, 403: Detail },
+      },
+    },
+    async (request) => {
+      const page = pageRequest(request.query)
+      const where = request.query.search
+        ? sql`lower(${users.email}) LIKE ${`%${request.query.search.toLowerCase().replace(/[\\%_]/g, '\\$&')}%`}`
+        : undefined
+      const [rows, [total]] = await Promise.all([
+        ctx.db.select().from(users).where(where).orderBy(asc(users.id)).limit(page.limit).offset(page.offset),
+        ctx.db.select({ n: count() }).from(users).where(where),
+      ])
+      return buildPage(request, page, total?.n ?? 0, rows.map(auth.serializeAccount))
+    },
+  )
+
+  app.get(
+    '/users/:id',
+    {
+      preHandler: app.guards.staff,
+      schema: { tags: staffTags, summary: 'One account (staff)', security: bearer, params: UserIdParams, response: { 200: AccountSchema, ...unauthorized, 403: Detail, 404: Detail } },
+    },
+    async (request) => auth.serializeAccount(await auth.getAccount(ctx.db, request.params.id)),
+  )
+
+  app.patch(
+    '/users/:id',
+    {
+      preHandler: app.guards.staff,
+      schema: {
+        tags: staffTags,
+        summary: 'Activate, deactivate, grant or revoke staff (staff); deactivation ends every session at once',
+        security: bearer,
+        params: UserIdParams,
+        body: AccountPatch,
+        response: { 200: AccountSchema, ...unauthorized, 403: Detail, 404: Detail },
+      },
+    },
+    async (request) => auth.serializeAccount(await auth.updateAccount(ctx, request.params.id, request.body)),
   )
 }

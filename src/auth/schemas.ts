@@ -23,6 +23,21 @@ export const UserSchema = Type.Object({
 })
 export type UserOut = Static<typeof UserSchema>
 
+/** The staff view of an account. */
+export const AccountSchema = Type.Object({ ...UserSchema.properties, is_active: Type.Boolean() })
+export type AccountOut = Static<typeof AccountSchema>
+
+export const AccountPatch = Type.Object({
+  is_active: Type.Optional(Type.Boolean()),
+  is_staff: Type.Optional(Type.Boolean()),
+})
+
+export const RevokeBody = Type.Object({
+  user_id: Type.Optional(Type.Integer({ minimum: 1, description: 'staff only: whose sessions to end (default: your own)' })),
+})
+
+export const UserIdParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: 2147483647 }) })
+
 export const RegisterBody = Type.Object({
   email: Type.String({ format: 'email', maxLength: 254 }),
   password: Type.String({ minLength: 1, maxLength: 4096 }),

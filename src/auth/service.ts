@@ -2,14 +2,18 @@ import { and, eq, isNull, sql } from 'drizzle-orm'
 import type { AppContext } from '../context.js'
 import { type Address, emptyAddress, refreshTokens, users } from '../db/schema.js'
 import type { Queryable } from '../db/index.js'
-import { ApiError, fieldError, tokenNotValid, validation } from '../http/errors.js'
+import { ApiError, fieldError, notFound, tokenNotValid, validation } from '../http/errors.js'
 import { passwordProblems } from './passwords.js'
-import type { UserOut } from './schemas.js'
+import type { AccountOut, UserOut } from './schemas.js'
 
 type UserRow = typeof users.$inferSelect
 
 export const badCredentials = () =>
   new ApiError(401, { detail: 'No active account found with the given credentials' })
+
+export function serializeAccount(user: UserRow): AccountOut {
+  return { ...serializeUser(user), is_active: user.isActive }
+}
 
 export function serializeUser(user: UserRow): UserOut {
   return {
@@ -43,6 +47,12 @@ export async function findUserByEmail(db: Queryable, email: string): Promise<Use
     .select()
     .from(users)
     .where(sql`lower(${users.email}) = lower(${email.trim()})`)
+  return user
+}
+
+export async function getAccount(db: Queryable, id: number): Promise<UserRow> {
+  const [user] = await db.select().from(users).where(eq(users.id, id))
+  if (!user) throw notFound()
   return user
 }
 
@@ -135,12 +145,18 @@ export async function verify(ctx: AppContext, token: string): Promise<void> {
 export async function logout(ctx: AppContext, userId: number, token: string): Promise<void> {
   const claims = ctx.tokens.verify(token, 'refresh')
   if (!claims || claims.user_id !== userId) throw tokenNotValid('Token is invalid or expired')
-  const revoked = await ctx.db
-    .update(refreshTokens)
-    .set({ blacklistedAt: new Date() })
-    .where(and(eq(refreshTokens.jti, claims.jti), isNull(refreshTokens.blacklistedAt)))
-    .returning({ id: refreshTokens.id })
-  if (!revoked.length) throw tokenNotValid('Token is blacklisted')
+  await ctx.db.transaction(async (tx) => {
+    const revoked = await tx
+      .update(refreshTokens)
+      .set({ blacklistedAt: new Date() })
+      .where(and(eq(refreshTokens.jti, claims.jti), isNull(refreshTokens.blacklistedAt)))
+      .returning({ id: refreshTokens.id })
+    if (!revoked.length) throw tokenNotValid('Token is blacklisted')
+    // Access tokens carry no session id, so logout retires all of the user's access tokens; other devices
+    // keep their refresh tokens and simply refresh.
+    await bumpTokenVersion(tx, userId)
+  })
+  await ctx.sessions.revoked(userId)
 }
 
 export async function updateProfile(
@@ -170,16 +186,26 @@ export async function updateProfile(
   })
 }
 
-/** Revokes every session of the user: refresh tokens are blacklisted and the token version bumped (access tokens). */
-export async function revokeSessions(db: Queryable, userId: number): Promise<void> {
-  await db
-    .update(refreshTokens)
-    .set({ blacklistedAt: new Date() })
-    .where(and(eq(refreshTokens.userId, userId), isNull(refreshTokens.blacklistedAt)))
+async function bumpTokenVersion(db: Queryable, userId: number): Promise<void> {
   await db
     .update(users)
     .set({ tokenVersion: sql`${users.tokenVersion} + 1` })
     .where(eq(users.id, userId))
+}
+
+/** Every session of the user: refresh tokens blacklisted, access tokens retired by the version bump. */
+async function revokeAll(db: Queryable, userId: number): Promise<void> {
+  await db
+    .update(refreshTokens)
+    .set({ blacklistedAt: new Date() })
+    .where(and(eq(refreshTokens.userId, userId), isNull(refreshTokens.blacklistedAt)))
+  await bumpTokenVersion(db, userId)
+}
+
+/** Ends every session of the user at once, on every instance (open sockets included). */
+export async function revokeSessions(ctx: AppContext, userId: number): Promise<void> {
+  await ctx.db.transaction((tx) => revokeAll(tx, userId))
+  await ctx.sessions.revoked(userId)
 }
 
 export async function changePassword(ctx: AppContext, userId: number, oldPassword: string, newPassword: string) {
@@ -196,6 +222,32 @@ export async function changePassword(ctx: AppContext, userId: number, oldPasswor
   const hash = await ctx.hasher.hash(newPassword)
   await ctx.db.transaction(async (tx) => {
     await tx.update(users).set({ password: hash }).where(eq(users.id, userId))
-    await revokeSessions(tx, userId)
+    await revokeAll(tx, userId)
   })
+  await ctx.sessions.revoked(userId)
+}
+
+/** Staff account administration: deactivating or changing staff rights ends the user's sessions at once. */
+export async function updateAccount(
+  ctx: AppContext,
+  userId: number,
+  patch: { is_active?: boolean | undefined; is_staff?: boolean | undefined },
+): Promise<UserRow> {
+  const result = await ctx.db.transaction(async (tx) => {
+    const [current] = await tx.select().from(users).where(eq(users.id, userId)).for('update')
+    if (!current) throw notFound()
+    const [updated] = await tx
+      .update(users)
+      .set({
+        ...(patch.is_active !== undefined ? { isActive: patch.is_active } : {}),
+        ...(patch.is_staff !== undefined ? { isStaff: patch.is_staff } : {}),
+      })
+      .where(eq(users.id, userId))
+      .returning()
+    const demoted = (patch.is_active === false && current.isActive) || (patch.is_staff !== undefined && patch.is_staff !== current.isStaff)
+    if (demoted) await revokeAll(tx, userId)
+    return { updated: updated!, demoted }
+  })
+  if (result.demoted) await ctx.sessions.revoked(userId)
+  return result.updated
 }

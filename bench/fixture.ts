@@ -1,0 +1,177 @@
+/**
+ * Everything the scenarios need, made before a server starts (the embedded database belongs to one process at a
+ * time): the seeded catalogue, users with tokens, products to sell, and one pending order per socket user.
+ */
+import { execFileSync } from 'node:child_process'
+import { and, eq, inArray, sql } from 'drizzle-orm'
+import { createDatabase, type Database } from '../src/db/index.js'
+import { cartItems, categories, orders, products, users } from '../src/db/schema.js'
+import { createHasher } from '../src/auth/passwords.js'
+import { TokenService } from '../src/auth/tokens.js'
+
+export const BENCH_PASSWORD = 'bench-Passphrase-2026'
+/** Units put on sale for the order scenario: enough for some of the buyers only. */
+const ORDER_PRODUCTS = 20
+const UNITS_EACH = 250
+
+export interface Fixture {
+  productCount: number
+  sampleIds: number[]
+  filters: string[]
+  searchTerm: string
+  loginEmails: string[]
+  orderTokens: string[]
+  orderProductIds: number[]
+  initialUnits: number
+  socketUsers: { token: string; orderId: number }[]
+  staffToken: string
+}
+
+async function open(env: Record<string, string>): Promise<Database> {
+  const database = await createDatabase({ url: env.DATABASE_URL, dataDir: env.DATABASE_URL ? undefined : env.DATA_DIR })
+  await database.migrate()
+  return database
+}
+
+async function insertUsers(database: Database, prefix: string, count: number, hash: string, staff = false) {
+  const ids: number[] = []
+  for (let start = 0; start < count; start += 1000) {
+    const rows = Array.from({ length: Math.min(1000, count - start) }, (_, i) => ({
+      email: `${prefix}-${start + i}@bench.example.com`,
+      password: hash,
+      isStaff: staff,
+    }))
+    const inserted = await database.db.insert(users).values(rows).returning({ id: users.id })
+    ids.push(...inserted.map((r) => r.id))
+  }
+  return ids
+}
+
+function filterCombos(categoryIds: number[]): string[] {
+  const orderings = ['', 'price', '-price', 'name', '-name', 'created_at', '-created_at']
+  return Array.from({ length: 200 }, (_, i) => {
+    const params = new URLSearchParams()
+    params.set('category', String(categoryIds[i % categoryIds.length]))
+    if (i % 3 === 0) params.set('min_price', String((i % 10) * 10))
+    if (i % 4 === 0) params.set('max_price', String((i % 10) * 10 + 100))
+    if (i % 5 === 0) params.set('in_stock', 'true')
+    const ordering = orderings[i % orderings.length]!
+    if (ordering) params.set('ordering', ordering)
+    if (i % 2 === 1) params.set('page', String(1 + (i % 3)))
+    return `/api/v1/products?${params}`
+  })
+}
+
+export async function prepare(
+  env: Record<string, string>,
+  options: { products: number; connections: number; sockets: number },
+  scenarios: string[],
+): Promise<Fixture> {
+  execFileSync(process.execPath, ['--import', 'tsx', 'src/cli/seed.ts', '--products', String(options.products), '--categories', '50', '--reset'], {
+    env: { ...process.env, ...env },
+    stdio: 'inherit',
+  })
+  const database = await open(env)
+  try {
+    const db = database.db
+    const hash = await createHasher(19456).hash(BENCH_PASSWORD)
+    const tokens = new TokenService(env.JWT_SECRET!, { access: 3600, refresh: 3600 })
+    const token = (id: number) => tokens.issue('access', id, 0).token
+
+    const categoryIds = (await db.select({ id: categories.id }).from(categories).orderBy(categories.id)).map((r) => r.id)
+    const sample = await db.execute(sql`SELECT id FROM products WHERE is_active ORDER BY random() LIMIT 1000`)
+    const sampleIds = ((sample as unknown as { rows: { id: number }[] }).rows).map((r) => Number(r.id))
+    const [first] = await db.select({ name: products.name }).from(products).limit(1)
+    const searchTerm = (first?.name ?? 'a').split(/\s+/)[0]!.toLowerCase()
+
+    const [staffId] = await insertUsers(database, 'staff', 1, hash, true)
+    const loginIds = await insertUsers(database, 'login', 50, hash)
+    const wantsOrders = scenarios.includes('order')
+    const orderIds = wantsOrders ? await insertUsers(database, 'buyer', options.connections, hash) : []
+
+    const [benchCategory] = await db.insert(categories).values({ name: 'Bench orders' }).returning({ id: categories.id })
+    const orderProducts = await db
+      .insert(products)
+      .values(
+        Array.from({ length: ORDER_PRODUCTS }, (_, i) => ({
+          name: `Bench item ${i}`,
+          price: '9.99',
+          stock: UNITS_EACH,
+          categoryId: benchCategory!.id,
+        })),
+      )
+      .returning({ id: products.id })
+
+    const socketUsers: Fixture['socketUsers'] = []
+    if (scenarios.includes('ws-fanout')) {
+      const ids = await insertUsers(database, 'listener', options.sockets, hash)
+      for (let start = 0; start < ids.length; start += 1000) {
+        const chunk = ids.slice(start, start + 1000)
+        const placed = await db
+          .insert(orders)
+          .values(chunk.map((userId) => ({ userId, totalPrice: '0.00', shippingAddress: { line1: '', line2: '', city: '', state: '', postal_code: '', country: '' } })))
+          .returning({ id: orders.id, userId: orders.userId })
+        socketUsers.push(...placed.map((o) => ({ token: token(o.userId), orderId: o.id })))
+      }
+    }
+    await db.execute(sql`ANALYZE`)
+
+    return {
+      productCount: options.products,
+      sampleIds,
+      filters: filterCombos(categoryIds),
+      searchTerm,
+      loginEmails: loginIds.map((_, i) => `login-${i}@bench.example.com`),
+      orderTokens: orderIds.map(token),
+      orderProductIds: orderProducts.map((p) => p.id),
+      initialUnits: ORDER_PRODUCTS * UNITS_EACH,
+      socketUsers,
+      staffToken: token(staffId!),
+    }
+  } finally {
+    await database.close()
+  }
+}
+
+/** Stock left plus units sold must equal the units put on sale: no unit sold twice, none lost. */
+export async function verifyOrders(env: Record<string, string>, fixture: Fixture): Promise<string> {
+  const database = await open(env)
+  try {
+    const ids = sql.join(fixture.orderProductIds.map((id) => sql`${id}`), sql`, `)
+    const result = await database.db.execute(sql`
+      SELECT (SELECT coalesce(sum(stock), 0) FROM products WHERE id IN (${ids}))::int AS stock,
+             (SELECT coalesce(sum(oi.quantity), 0) FROM order_items oi JOIN orders o ON o.id = oi.order_id
+               WHERE oi.product_id IN (${ids}) AND o.status <> 'cancelled')::int AS sold,
+             (SELECT count(*) FROM products WHERE id IN (${ids}) AND stock < 0)::int AS negative`)
+    const row = (result as unknown as { rows: { stock: number; sold: number; negative: number }[] }).rows[0]!
+    const ok = Number(row.stock) + Number(row.sold) === fixture.initialUnits && Number(row.negative) === 0
+    return `stock ${row.stock} + sold ${row.sold} ${ok ? '=' : '≠'} ${fixture.initialUnits} ${ok ? '(consistent)' : '(INCONSISTENT)'}`
+  } finally {
+    await database.close()
+  }
+}
+
+/** Puts the order products and socket orders back as they were, so the next pass measures the same work. */
+export async function resetBetweenPasses(env: Record<string, string>, fixture: Fixture): Promise<void> {
+  const database = await open(env)
+  try {
+    const db = database.db
+    if (fixture.orderProductIds.length) {
+      await db.execute(sql`DELETE FROM orders WHERE id IN (SELECT order_id FROM order_items WHERE product_id IN (${sql.join(
+        fixture.orderProductIds.map((id) => sql`${id}`),
+        sql`, `,
+      )}))`)
+      await db.delete(cartItems).where(inArray(cartItems.productId, fixture.orderProductIds))
+      await db.update(products).set({ stock: UNITS_EACH }).where(inArray(products.id, fixture.orderProductIds))
+    }
+    if (fixture.socketUsers.length) {
+      await db.execute(sql`DELETE FROM order_status_history WHERE order_id IN (SELECT id FROM orders WHERE status <> 'pending')`)
+      await db
+        .update(orders)
+        .set({ status: 'pending' })
+        .where(and(eq(orders.totalPrice, '0.00'), inArray(orders.status, ['shipped', 'delivered'])))
+    }
+  } finally {
+    await database.close()
+  }
+}

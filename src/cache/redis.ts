@@ -50,7 +50,8 @@ export class RedisCacheBackend implements CacheBackend {
       // Fail fast while disconnected: callers fall back to the database instead of queueing behind an outage.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
-      lazyConnect: false,
+      // Commands issued in the same tick share one write: under load, one syscall for many cache reads.
+      enableAutoPipelining: true,
       retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
     })
     redis.on('error', () => {})

@@ -52,9 +52,10 @@ export const OrderListQuery = Type.Object({
   user: Type.Optional(Type.String({ description: 'a user id (staff only; ignored for others)' })),
 })
 
+/** 409 of POST /orders: `items` lists every short line when stock is missing; other conflicts carry `detail` only. */
 export const StockConflict = Type.Object({
   detail: Type.String(),
-  items: Type.Array(Type.Object({ product_id: Type.Integer(), requested: Type.Integer(), available: Type.Integer() })),
+  items: Type.Optional(Type.Array(Type.Object({ product_id: Type.Integer(), requested: Type.Integer(), available: Type.Integer() }))),
 })
 
 // The schema's literals and the table's statuses are one list.

@@ -164,6 +164,17 @@ describe('placing an order', () => {
     expect(await ordersOf(user.id)).toBe(0)
   })
 
+  it('refuses a total beyond what the order can hold with 400, not a 500, and changes nothing', async () => {
+    const user = await t.user()
+    const product = await makeProduct(t, { price: '9999999999.99', stock: 5 })
+    await addToCart(t, user, product.id, 2)
+    const res = await place(user)
+    expect(res.statusCode).toBe(400)
+    expect(res.json()).toEqual({ non_field_errors: ['The order total is too large.'] })
+    expect(await stockOf(t, product.id)).toBe(5)
+    expect(await cartOf(user.id)).toHaveLength(1)
+  })
+
   it('makes the catalogue cache of the sold products stale before anyone can read the new stock', async () => {
     const user = await t.user()
     const product = await makeProduct(t, { stock: 10 })

@@ -1,0 +1,396 @@
+import { createHash } from 'node:crypto'
+import { and, asc, count, desc, eq, gte, inArray, sql, type SQL } from 'drizzle-orm'
+import type { AppContext } from '../context.js'
+import type { Queryable, Tx } from '../db/index.js'
+import {
+  type Address,
+  type OrderStatus,
+  cartItems,
+  emptyAddress,
+  orderItems,
+  orderStatuses,
+  orderStatusHistory,
+  orders,
+  products,
+  users,
+} from '../db/schema.js'
+import { conflict, fieldError, notFound, validation } from '../http/errors.js'
+import type { PageRequest } from '../http/pagination.js'
+import { stockChangeScopes } from '../catalogue/invalidation.js'
+import { type NotificationOut, publishNotifications, recordStatusChange } from '../notifications/service.js'
+import type { AuthUser } from '../auth/guard.js'
+import { PG_INT_MAX } from '../cart/schemas.js'
+import type { OrderOut } from './schemas.js'
+
+type OrderRow = typeof orders.$inferSelect
+
+/** The only moves an order makes; everything else is a 409. */
+const transitions: Record<OrderStatus, readonly OrderStatus[]> = {
+  pending: ['shipped', 'cancelled'],
+  shipped: ['delivered'],
+  delivered: [],
+  cancelled: [],
+}
+
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+const illegalTransition = (from: OrderStatus, to: OrderStatus) => conflict(`Cannot change status from ${from} to ${to}.`)
+
+function pgErrorCode(err: unknown): string | undefined {
+  const e = err as { code?: unknown; cause?: unknown } | null
+  if (!e) return undefined
+  return typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) ? e.code : pgErrorCode(e.cause)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reading
+
+/** Orders in the given order, each with its items and history: two batched queries whatever the number of orders. */
+export async function serializeOrders(db: Queryable, rows: OrderRow[]): Promise<OrderOut[]> {
+  if (!rows.length) return []
+  const ids = rows.map((o) => o.id)
+  const [items, history] = await Promise.all([
+    db
+      .select({
+        orderId: orderItems.orderId,
+        productId: orderItems.productId,
+        productName: orderItems.productName,
+        unitPrice: sql<string>`${orderItems.unitPrice}::text`,
+        quantity: orderItems.quantity,
+        subtotal: sql<string>`(${orderItems.unitPrice} * ${orderItems.quantity})::text`,
+      })
+      .from(orderItems)
+      .where(inArray(orderItems.orderId, ids))
+      .orderBy(asc(orderItems.orderId), asc(orderItems.productId)),
+    db
+      .select({ orderId: orderStatusHistory.orderId, status: orderStatusHistory.status, at: orderStatusHistory.at })
+      .from(orderStatusHistory)
+      .where(inArray(orderStatusHistory.orderId, ids))
+      .orderBy(asc(orderStatusHistory.orderId), asc(orderStatusHistory.id)),
+  ])
+  const group = <T extends { orderId: number }>(list: T[]) => {
+    const map = new Map<number, T[]>()
+    for (const entry of list) map.set(entry.orderId, [...(map.get(entry.orderId) ?? []), entry])
+    return map
+  }
+  const itemsByOrder = group(items)
+  const historyByOrder = group(history)
+  return rows.map((o) => ({
+    id: o.id,
+    user_id: o.userId,
+    status: o.status,
+    total_price: o.totalPrice,
+    items: (itemsByOrder.get(o.id) ?? []).map((i) => ({
+      product_id: i.productId,
+      product_name: i.productName,
+      unit_price: i.unitPrice,
+      quantity: i.quantity,
+      subtotal: i.subtotal,
+    })),
+    shipping_address: { ...emptyAddress, ...o.shippingAddress },
+    status_history: (historyByOrder.get(o.id) ?? []).map((h) => ({ status: h.status, at: h.at.toISOString() })),
+    created_at: o.createdAt.toISOString(),
+    updated_at: o.updatedAt.toISOString(),
+  }))
+}
+
+async function serializeOne(db: Queryable, row: OrderRow): Promise<OrderOut> {
+  const [order] = await serializeOrders(db, [row])
+  return order!
+}
+
+/** Who may see an order: its owner, or staff. Anyone else is told it does not exist. */
+function visibleTo(actor: AuthUser): SQL | undefined {
+  return actor.isStaff ? undefined : eq(orders.userId, actor.id)
+}
+
+export async function getOrder(db: Queryable, actor: AuthUser, orderId: number): Promise<OrderOut> {
+  const [row] = await db
+    .select()
+    .from(orders)
+    .where(and(eq(orders.id, orderId), visibleTo(actor)))
+  if (!row) throw notFound()
+  return serializeOne(db, row)
+}
+
+export interface OrderFilters {
+  status?: string | undefined
+  user?: string | undefined
+}
+
+/** Filters as django-filter reads them: a bad value is a 400 keyed by the parameter, never an empty page. */
+function filterConditions(actor: AuthUser, filters: OrderFilters): SQL[] {
+  const conditions: SQL[] = []
+  if (filters.status !== undefined && filters.status !== '') {
+    if (!(orderStatuses as readonly string[]).includes(filters.status)) {
+      throw fieldError('status', `Select a valid choice. ${filters.status} is not one of the available choices.`)
+    }
+    conditions.push(eq(orders.status, filters.status as OrderStatus))
+  }
+  if (!actor.isStaff) {
+    conditions.push(eq(orders.userId, actor.id))
+  } else if (filters.user !== undefined && filters.user !== '') {
+    const user = /^\d{1,10}$/.test(filters.user) ? Number(filters.user) : Number.NaN
+    if (!(user >= 1 && user <= PG_INT_MAX)) {
+      throw fieldError('user', 'Select a valid choice. That choice is not one of the available choices.')
+    }
+    conditions.push(eq(orders.userId, user))
+  }
+  return conditions
+}
+
+/** One page, newest first, in four queries whatever the page size: count, page, items, history. */
+export async function listOrders(
+  db: Queryable,
+  actor: AuthUser,
+  filters: OrderFilters,
+  page: PageRequest,
+): Promise<{ count: number; results: OrderOut[] }> {
+  const where = and(...filterConditions(actor, filters))
+  const [[total], rows] = await Promise.all([
+    db.select({ n: count() }).from(orders).where(where),
+    db.select().from(orders).where(where).orderBy(desc(orders.id)).limit(page.limit).offset(page.offset),
+  ])
+  return { count: total?.n ?? 0, results: await serializeOrders(db, rows) }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Status changes
+
+/**
+ * Moves an order from `from` to `to` if it is still in `from` (a conditional update, so two concurrent changes
+ * cannot both pass), with its history entry and the owner's notification, inside the caller's transaction.
+ * Returns null when another change got there first.
+ */
+async function transition(
+  tx: Tx,
+  orderId: number,
+  from: OrderStatus,
+  to: OrderStatus,
+): Promise<{ row: OrderRow; notification: NotificationOut } | null> {
+  const [row] = await tx
+    .update(orders)
+    .set({ status: to, updatedAt: sql`now()` })
+    .where(and(eq(orders.id, orderId), eq(orders.status, from)))
+    .returning()
+  if (!row) return null
+  await tx.insert(orderStatusHistory).values({ orderId, status: to })
+  const notification = await recordStatusChange(tx, { orderId, userId: row.userId, status: to, previousStatus: from })
+  return { row, notification }
+}
+
+/**
+ * Reads the order (as the actor may see it), checks the move is legal and makes it; on losing a race it reads the
+ * status again, so the 409 names the status the order really has.
+ */
+async function changeWithin(
+  tx: Tx,
+  actor: AuthUser,
+  orderId: number,
+  to: OrderStatus,
+): Promise<{ row: OrderRow; notification: NotificationOut }> {
+  // Statuses only move forward, so a lost race can repeat at most as many times as there are statuses.
+  for (let attempt = 0; attempt <= orderStatuses.length; attempt++) {
+    const [current] = await tx
+      .select({ status: orders.status })
+      .from(orders)
+      .where(and(eq(orders.id, orderId), visibleTo(actor)))
+    if (!current) throw notFound()
+    if (!transitions[current.status].includes(to)) throw illegalTransition(current.status, to)
+    const done = await transition(tx, orderId, current.status, to)
+    if (done) return done
+  }
+  throw conflict('The order is being changed by another request; try again.')
+}
+
+async function finish(ctx: AppContext, result: { row: OrderRow; notification: NotificationOut }): Promise<OrderOut> {
+  await publishNotifications(ctx, result.row.userId, [result.notification])
+  return serializeOne(ctx.db, result.row)
+}
+
+/** Cancels a pending order and puts its stock back, atomically, with the catalogue cache invalidated around it. */
+export async function cancelOrder(ctx: AppContext, actor: AuthUser, orderId: number): Promise<OrderOut> {
+  const result = await ctx.cache.invalidate((mark) =>
+    ctx.db.transaction(async (tx) => {
+      const done = await changeWithin(tx, actor, orderId, 'cancelled')
+      const lines = await tx
+        .select({ productId: orderItems.productId, quantity: orderItems.quantity })
+        .from(orderItems)
+        .where(eq(orderItems.orderId, orderId))
+        .orderBy(asc(orderItems.productId))
+      await mark(stockChangeScopes(lines.map((l) => l.productId)))
+      // Ascending product ids, as order placement locks them: the two can never deadlock.
+      for (const line of lines) {
+        await tx
+          .update(products)
+          .set({ stock: sql`${products.stock} + ${line.quantity}`, updatedAt: sql`now()` })
+          .where(eq(products.id, line.productId))
+      }
+      return done
+    }),
+  )
+  return finish(ctx, result)
+}
+
+/** Staff moves an order along pending → shipped → delivered; cancelling goes through `cancelOrder` (restock). */
+export async function changeStatus(ctx: AppContext, actor: AuthUser, orderId: number, to: OrderStatus): Promise<OrderOut> {
+  if (to === 'cancelled') return cancelOrder(ctx, actor, orderId)
+  const result = await ctx.db.transaction((tx) => changeWithin(tx, actor, orderId, to))
+  return finish(ctx, result)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Placing an order
+
+export interface PlaceOrderInput {
+  /** From the body; absent means the profile's address at the time of ordering. */
+  shippingAddress?: Address | undefined
+  idempotencyKey?: string | undefined
+}
+
+interface CartLine {
+  id: number
+  productId: number
+  quantity: number
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 32)
+
+/**
+ * What an Idempotency-Key promises to repeat: the cart's lines (sorted product ids and quantities) and the
+ * address asked for in the body (null when the profile's is used), hashed separately because a retry after
+ * success finds the cart already emptied and can only be compared on the address.
+ */
+function fingerprint(lines: CartLine[], address: Address | null): { lines: string; address: string } {
+  const normalized = address
+    ? [address.line1, address.line2, address.city, address.state, address.postal_code, address.country]
+    : null
+  return {
+    lines: sha256([...lines].sort((a, b) => a.productId - b.productId).map((l) => `${l.productId}x${l.quantity}`).join(',')),
+    address: sha256(JSON.stringify(normalized)),
+  }
+}
+
+const keyReused = () => conflict('This Idempotency-Key was already used for a different order request.')
+
+/** The order a key already placed, if the request is the same one again; a different request with it is a 409. */
+function replayOf(existing: OrderRow, lines: CartLine[], address: Address | null): OrderRow {
+  const now = fingerprint(lines, address)
+  const [linesPart, addressPart] = (existing.idempotencyFingerprint ?? '').split('.')
+  if (addressPart !== now.address) throw keyReused()
+  if (lines.length && linesPart !== now.lines) throw keyReused()
+  return existing
+}
+
+interface Placed {
+  row: OrderRow
+  notification: NotificationOut | null
+}
+
+async function placeWithin(tx: Tx, userId: number, input: PlaceOrderInput, mark: (scopes: readonly string[]) => Promise<void>): Promise<Placed> {
+  const key = input.idempotencyKey
+  const requestedAddress = input.shippingAddress ?? null
+  let existing: OrderRow | undefined
+  if (key !== undefined) {
+    // Two requests with one key queue here; the second then finds the first's order (READ COMMITTED re-reads).
+    await tx.execute(sql`SELECT pg_advisory_xact_lock(${userId}::int, hashtext(${key}))`)
+    ;[existing] = await tx
+      .select()
+      .from(orders)
+      .where(and(eq(orders.userId, userId), eq(orders.idempotencyKey, key)))
+  }
+
+  // Locking the lines serializes two placements by one user: the second sees the cart the first emptied.
+  const lines: CartLine[] = await tx
+    .select({ id: cartItems.id, productId: cartItems.productId, quantity: cartItems.quantity })
+    .from(cartItems)
+    .where(eq(cartItems.userId, userId))
+    .orderBy(asc(cartItems.productId))
+    .for('update')
+
+  if (existing) return { row: replayOf(existing, lines, requestedAddress), notification: null }
+  if (!lines.length) throw validation({ non_field_errors: ['Your cart is empty.'] })
+
+  // Conditional decrements in ascending product id: concurrent orders lock products in one order (no deadlock),
+  // and a line is sold only if its stock is still there when its row lock is held.
+  const sold: { productId: number; name: string; price: string; quantity: number }[] = []
+  const short: CartLine[] = []
+  for (const line of lines) {
+    const [product] = await tx
+      .update(products)
+      .set({ stock: sql`${products.stock} - ${line.quantity}`, updatedAt: sql`now()` })
+      .where(and(eq(products.id, line.productId), gte(products.stock, line.quantity), eq(products.isActive, true)))
+      .returning({ name: products.name, price: sql<string>`${products.price}::text` })
+    if (product) sold.push({ productId: line.productId, quantity: line.quantity, ...product })
+    else short.push(line)
+  }
+  if (short.length) {
+    const available = await tx
+      .select({ id: products.id, stock: products.stock, isActive: products.isActive })
+      .from(products)
+      .where(
+        inArray(
+          products.id,
+          short.map((l) => l.productId),
+        ),
+      )
+    const byId = new Map(available.map((p) => [p.id, p.isActive ? p.stock : 0]))
+    // Thrown inside the transaction: every decrement above is rolled back with it.
+    throw conflict('Not enough stock.', {
+      items: short.map((l) => ({ product_id: l.productId, requested: l.quantity, available: byId.get(l.productId) ?? 0 })),
+    })
+  }
+  await mark(stockChangeScopes(sold.map((s) => s.productId)))
+
+  let shippingAddress = requestedAddress
+  if (!shippingAddress) {
+    const [user] = await tx.select({ address: users.address }).from(users).where(eq(users.id, userId))
+    shippingAddress = { ...emptyAddress, ...user?.address }
+  }
+  const print = fingerprint(lines, requestedAddress)
+  const prices = sql.join(
+    sold.map((s) => sql`(${s.price}::numeric, ${s.quantity}::int)`),
+    sql`, `,
+  )
+  const [row] = await tx
+    .insert(orders)
+    .values({
+      userId,
+      status: 'pending',
+      totalPrice: sql`(SELECT sum(t.price * t.quantity) FROM (VALUES ${prices}) AS t(price, quantity))`,
+      shippingAddress,
+      idempotencyKey: key ?? null,
+      idempotencyFingerprint: key !== undefined ? `${print.lines}.${print.address}` : null,
+    })
+    .returning()
+  const order = row!
+  await tx.insert(orderItems).values(
+    sold.map((s) => ({ orderId: order.id, productId: s.productId, productName: s.name, unitPrice: s.price, quantity: s.quantity })),
+  )
+  await tx.insert(orderStatusHistory).values({ orderId: order.id, status: 'pending', at: order.createdAt })
+  const notification = await recordStatusChange(tx, { orderId: order.id, userId, status: 'pending', previousStatus: null })
+  await tx.delete(cartItems).where(
+    inArray(
+      cartItems.id,
+      lines.map((l) => l.id),
+    ),
+  )
+  return { row: order, notification }
+}
+
+/**
+ * Places the user's cart as one order, all or nothing. Returns `replayed` when an Idempotency-Key matched an order
+ * placed before (nothing was changed then).
+ */
+export async function placeOrder(ctx: AppContext, userId: number, input: PlaceOrderInput): Promise<{ order: OrderOut; replayed: boolean }> {
+  let placed: Placed
+  try {
+    placed = await ctx.cache.invalidate((mark) => ctx.db.transaction((tx) => placeWithin(tx, userId, input, mark)))
+  } catch (err) {
+    // numeric(12,2) overflow: a total of ten billion or more.
+    if (pgErrorCode(err) === '22003') throw validation({ non_field_errors: ['The order total is too large.'] })
+    throw err
+  }
+  if (placed.notification) await publishNotifications(ctx, userId, [placed.notification])
+  return { order: await serializeOne(ctx.db, placed.row), replayed: placed.notification === null }
+}

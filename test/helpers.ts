@@ -105,6 +105,8 @@ export async function createTestApp(
     config = testConfig(options.config)
   }
   const ctx = await createContext(config, silentLogger(), { database })
+  // In-process pub/sub only reaches its own process's subscribers: two embedded instances share one, as Redis would.
+  if (options.shared && ctx.pubsub.kind === 'memory') ctx.pubsub = options.shared.ctx.pubsub
   const app = await buildApp(ctx, { logger: false })
   let url = ''
   if (options.listen) {
@@ -145,7 +147,7 @@ export async function createTestApp(
     close: async () => {
       await app.close()
       if (options.shared && database === options.shared.ctx.database) {
-        await Promise.allSettled([ctx.cache.close(), ctx.pubsub.close()])
+        await Promise.allSettled([ctx.cache.close(), ctx.pubsub === options.shared.ctx.pubsub ? undefined : ctx.pubsub.close()])
       } else {
         await closeContext(ctx)
       }

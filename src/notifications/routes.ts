@@ -116,10 +116,15 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
   const connect = async (ws: WebSocket, request: FastifyRequest): Promise<void> => {
     const query = (request.query ?? {}) as Record<string, unknown>
     let socket: NotificationSocket | null = null
+    let registered!: () => void
+    // Messages are answered once the socket is authenticated and receives pushes: a pong means "you are subscribed".
+    const ready = new Promise<void>((resolve) => (registered = resolve))
     ws.on('message', (data, isBinary) => {
-      if (socket) socket.alive = true
-      const reply = answer(isBinary ? null : data.toString())
-      if (reply && ws.readyState === ws.OPEN) ws.send(JSON.stringify(reply))
+      const text = isBinary ? null : data.toString()
+      void ready.then(() => {
+        if (socket) socket.alive = true
+        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(answer(text)))
+      })
     })
 
     const since = query.since === undefined ? undefined : parseId(query.since)
@@ -144,6 +149,7 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
       hub.remove(current)
       current.dispose()
     })
+    registered()
     current.expireAt(user.tokenExp)
     if (since === undefined) return
     try {

@@ -113,7 +113,7 @@ describe('REST', () => {
 describe('WebSocket authentication', () => {
   it('closes with 4401 without a token, with a bad one and with a refresh token', async () => {
     const user = await t.user()
-    for (const query of [{}, { token: 'not-a-jwt' }, { token: `${user.access}x` }, { token: user.refresh }]) {
+    for (const query of [{} as Record<string, string>, { token: 'not-a-jwt' }, { token: `${user.access}x` }, { token: user.refresh }]) {
       const client = connect(t, query)
       await client.opened
       expect((await client.closed).code).toBe(4401)

@@ -115,15 +115,14 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
 
   const connect = async (ws: WebSocket, request: FastifyRequest): Promise<void> => {
     const query = (request.query ?? {}) as Record<string, unknown>
-    let socket: NotificationSocket | null = null
-    let registered!: () => void
+    let registered!: (socket: NotificationSocket) => void
     // Messages are answered once the socket is authenticated and receives pushes: a pong means "you are subscribed".
-    const ready = new Promise<void>((resolve) => (registered = resolve))
+    const ready = new Promise<NotificationSocket>((resolve) => (registered = resolve))
     ws.on('message', (data, isBinary) => {
       const text = isBinary ? null : data.toString()
-      void ready.then(() => {
-        if (socket) socket.alive = true
-        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(answer(text)))
+      void ready.then((socket) => {
+        socket.alive = true
+        socket.send(answer(text))
       })
     })
 
@@ -142,14 +141,13 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
     if (!user) return ws.close(CloseCode.unauthorized, 'Given token not valid for any token type')
 
     const current = new NotificationSocket(ws, user.id, request.log)
-    socket = current
     // In the hub before the backlog is read: see NotificationSocket.replay.
     hub.add(current)
     ws.once('close', () => {
       hub.remove(current)
       current.dispose()
     })
-    registered()
+    registered(current)
     current.expireAt(user.tokenExp)
     if (since === undefined) return
     try {

@@ -89,7 +89,14 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
     },
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
-  await app.register(websocket, { options: { maxPayload: 64 * 1024 } })
+  await app.register(websocket, {
+    options: { maxPayload: 64 * 1024 },
+    // Open sockets hear that the server is going away (1001), so their clients reconnect, to another instance, at once.
+    preClose: async () => {
+      for (const client of app.websocketServer.clients) client.close(1001, 'Server shutting down')
+      app.websocketServer.close()
+    },
+  })
 
   await app.register(opsRoutes, { ctx, registry })
   await app.register(authRoutes, { ctx, prefix: '/api/v1' })

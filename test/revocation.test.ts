@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
 import { type TestApp, createTestApp } from './helpers.js'
 
 // Two instances on one database and one pub/sub, as behind a load balancer.
 let a: TestApp
 let b: TestApp
 beforeAll(async () => {
-  a = await createTestApp()
-  b = await createTestApp({ shared: a })
+  a = await createTestApp({ listen: true })
+  b = await createTestApp({ listen: true, shared: a })
 })
 afterAll(async () => {
   await b?.close()
@@ -87,6 +88,29 @@ describe('instant revocation', () => {
     a.queries.length = 0
     await a.request('POST', '/api/v1/auth/token/verify', { body: { token: u.access } })
     expect(a.queries).toEqual([])
+  })
+})
+
+function closeCode(t: TestApp, token: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${t.url.replace('http', 'ws')}/ws/notifications?token=${token}`)
+    ws.on('message', () => {})
+    ws.on('open', () => ws.send(JSON.stringify({ type: 'ping' })))
+    ws.on('close', (code) => resolve(code))
+    ws.on('error', reject)
+  })
+}
+
+describe('open sockets', () => {
+  it('are closed with 4401 on every instance when the sessions are revoked', async () => {
+    const u = await a.user()
+    const opened = [closeCode(a, u.access), closeCode(b, u.access)]
+    // Both sockets are authenticated once they answer a ping; give them a moment to register.
+    await new Promise((r) => setTimeout(r, 300))
+    const started = Date.now()
+    await b.request('POST', '/api/v1/auth/sessions/revoke', { token: u.access })
+    expect(await Promise.all(opened)).toEqual([4401, 4401])
+    expect(Date.now() - started).toBeLessThan(1000)
   })
 })
 

@@ -24,6 +24,8 @@ export interface Config {
   /** argon2id memory cost in KiB; tests lower it, production keeps OWASP's 19 MiB minimum or more. */
   argon2MemoryCost: number
   rateLimit: boolean
+  /** How often the server pings an idle WebSocket; one unanswered ping and the socket is dropped. */
+  wsPingIntervalMs: number
 }
 
 /** A configuration error names the variable and why; main prints it as one line and exits non-zero. */
@@ -115,5 +117,6 @@ export function loadConfig(env: Env = process.env): Config {
     trustProxy: bool(env, 'TRUST_PROXY', false),
     argon2MemoryCost: int(env, 'ARGON2_MEMORY_KIB', 19456, 1024),
     rateLimit: bool(env, 'RATE_LIMIT', nodeEnv !== 'test'),
+    wsPingIntervalMs: int(env, 'WS_PING_INTERVAL_MS', 30_000, 10),
   }
 }

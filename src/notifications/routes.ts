@@ -1,4 +1,191 @@
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
+import type { WebSocket } from 'ws'
+import { Gauge } from 'prom-client'
 import type { AppContext } from '../context.js'
+import { bearerToken, currentUser } from '../auth/guard.js'
+import { Detail, PageQuery, Paginated, buildPage, pageRequest } from '../http/pagination.js'
+import { notFound } from '../http/errors.js'
+import { CloseCode, NOTIFICATIONS_PATH, type ClientMessage } from './protocol.js'
+import { NotificationSocket, SocketHub } from './sockets.js'
+import {
+  NOTIFICATIONS_CHANNEL,
+  listNotifications,
+  markAllRead,
+  markRead,
+  notificationsAfter,
+} from './service.js'
 
-export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async () => {}
+const tags = ['notifications']
+const security = [{ bearerAuth: [] }]
+const unauthorized = { 401: Detail }
+
+const NotificationSchema = Type.Object({
+  id: Type.Integer(),
+  type: Type.Literal('order.status_changed'),
+  order_id: Type.Integer(),
+  status: Type.String(),
+  previous_status: Type.Union([Type.String(), Type.Null()]),
+  message: Type.String(),
+  read: Type.Boolean(),
+  created_at: Type.String({ format: 'date-time' }),
+})
+
+// An id past bigint's range is "no such notification" (404), never a database error.
+const IdParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) })
+
+const SOCKET_DESCRIPTION = `WebSocket (upgrade this GET). Authenticate with \`?token=<access>\` or \`Authorization: Bearer\`;
+without a valid access token the socket is closed with 4401, as it is when the token expires (reconnect with a fresh one).
+Pushes \`{"type": "order.status_changed", "notification": {...}}\`. \`?since=<id>\` first replays your stored notifications
+with a greater id, oldest first. Send \`{"type": "ping"}\` for \`{"type": "pong"}\`. A plain GET answers 426.`
+
+export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
+  app.get(
+    '/api/v1/notifications',
+    {
+      preHandler: app.guards.user,
+      schema: {
+        tags,
+        summary: 'Your notifications, newest first',
+        security,
+        querystring: Type.Object({
+          ...PageQuery,
+          unread: Type.Optional(Type.Boolean({ description: 'true: only unread; false: only read' })),
+        }),
+        response: { 200: Paginated(NotificationSchema), ...unauthorized },
+      },
+    },
+    async (request) => {
+      const page = pageRequest(request.query)
+      const { count, results } = await listNotifications(ctx.db, currentUser(request).id, {
+        unread: request.query.unread,
+        limit: page.limit,
+        offset: page.offset,
+      })
+      return buildPage(request, page, count, results)
+    },
+  )
+
+  app.post(
+    '/api/v1/notifications/read-all',
+    {
+      preHandler: app.guards.user,
+      schema: { tags, summary: 'Mark all your notifications read', security, response: { 204: Type.Null(), ...unauthorized } },
+    },
+    async (request, reply) => {
+      await markAllRead(ctx.db, currentUser(request).id)
+      return reply.code(204).send(undefined as never)
+    },
+  )
+
+  app.post(
+    '/api/v1/notifications/:id/read',
+    {
+      preHandler: app.guards.user,
+      schema: {
+        tags,
+        summary: 'Mark one of your notifications read',
+        security,
+        params: IdParams,
+        response: { 200: NotificationSchema, ...unauthorized, 404: Detail },
+      },
+    },
+    async (request) => {
+      const notification = await markRead(ctx.db, currentUser(request).id, request.params.id)
+      if (!notification) throw notFound()
+      return notification
+    },
+  )
+
+  const hub = new SocketHub(ctx.config.wsPingIntervalMs, ctx.log)
+  new Gauge({
+    name: 'websocket_connections',
+    help: 'Authenticated notification WebSockets open on this instance',
+    registers: [app.metrics],
+    collect() {
+      this.set(hub.size)
+    },
+  })
+  // One subscription per instance, whatever the number of sockets.
+  const unsubscribe = await ctx.pubsub.subscribe(NOTIFICATIONS_CHANNEL, (raw) => hub.dispatch(raw))
+  // Logout, password change, deactivation or "revoke sessions" on any instance: the user's open sockets go too.
+  const stopRevocations = ctx.sessions.onRevoked((userId) => hub.closeUser(userId, CloseCode.unauthorized, 'Session revoked'))
+  app.addHook('onClose', async () => {
+    stopRevocations()
+    hub.closeAll(CloseCode.goingAway, 'Server shutting down')
+    await unsubscribe().catch(() => {})
+  })
+
+  const connect = async (ws: WebSocket, request: FastifyRequest): Promise<void> => {
+    const query = (request.query ?? {}) as Record<string, unknown>
+    let registered!: (socket: NotificationSocket) => void
+    // Messages are answered once the socket is authenticated and receives pushes: a pong means "you are subscribed".
+    const ready = new Promise<NotificationSocket>((resolve) => (registered = resolve))
+    ws.on('message', (data, isBinary) => {
+      const text = isBinary ? null : data.toString()
+      void ready.then((socket) => {
+        socket.alive = true
+        socket.send(answer(text))
+      })
+    })
+
+    const since = query.since === undefined ? undefined : parseId(query.since)
+    if (since === null) return ws.close(CloseCode.badRequest, 'since must be a notification id')
+    const token = bearerToken(request) || (typeof query.token === 'string' ? query.token : '')
+    if (!token) return ws.close(CloseCode.unauthorized, 'Authentication credentials were not provided.')
+    let user
+    try {
+      user = await app.guards.fromToken(token)
+    } catch (err) {
+      request.log.error({ err }, 'notification socket: authentication failed')
+      return ws.close(CloseCode.internalError, 'Try again later')
+    }
+    if (ws.readyState !== ws.OPEN) return
+    if (!user) return ws.close(CloseCode.unauthorized, 'Given token not valid for any token type')
+
+    const current = new NotificationSocket(ws, user.id, request.log)
+    // In the hub before the backlog is read: see NotificationSocket.replay.
+    hub.add(current)
+    ws.once('close', () => {
+      hub.remove(current)
+      current.dispose()
+    })
+    registered(current)
+    current.expireAt(user.tokenExp)
+    if (since === undefined) return
+    try {
+      await current.replay(since, (after, limit) => notificationsAfter(ctx.db, current.userId, after, limit))
+    } catch (err) {
+      request.log.error({ err }, 'notification socket: replay failed')
+      ws.close(CloseCode.internalError, 'Replay failed: reconnect with since')
+    }
+  }
+
+  app.route({
+    method: 'GET',
+    url: NOTIFICATIONS_PATH,
+    schema: { tags, summary: 'Live notifications (WebSocket)', description: SOCKET_DESCRIPTION, response: { 426: Detail } },
+    handler: async (_request, reply) =>
+      reply.code(426).header('upgrade', 'websocket').send({ detail: 'This endpoint is a WebSocket: send an Upgrade request.' }),
+    wsHandler: connect,
+  })
+}
+
+function parseId(value: unknown): number | null {
+  if (typeof value !== 'string' || !/^\d{1,16}$/.test(value)) return null
+  const id = Number(value)
+  return Number.isSafeInteger(id) ? id : null
+}
+
+/** The reply to a client message: pong to a ping, an error for anything else (never a crash). */
+function answer(text: string | null): { type: 'pong' } | { type: 'error'; detail: string } {
+  if (text === null) return { type: 'error', detail: 'Messages are JSON text.' }
+  let message: Partial<ClientMessage> | null
+  try {
+    message = JSON.parse(text) as Partial<ClientMessage> | null
+  } catch {
+    return { type: 'error', detail: 'Messages are JSON text.' }
+  }
+  if (message?.type === 'ping') return { type: 'pong' }
+  return { type: 'error', detail: 'Unknown message type; the only one is "ping".' }
+}

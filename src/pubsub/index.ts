@@ -63,7 +63,13 @@ export class RedisPubSub implements PubSub {
     if (!set) {
       set = new Set()
       this.handlers.set(full, set)
-      await this.subscriber.subscribe(full)
+      try {
+        await this.subscriber.subscribe(full)
+      } catch (err) {
+        // Forget the channel, or the next subscribe would find it "subscribed" and never SUBSCRIBE.
+        if (this.handlers.get(full) === set && set.size === 0) this.handlers.delete(full)
+        throw err
+      }
     }
     set.add(handler)
     return async () => {

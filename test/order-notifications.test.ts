@@ -1,0 +1,104 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import { type TestApp, type TestUser, createTestApp } from './helpers.js'
+import { addToCart, makeProduct } from './orders-fixtures.js'
+
+// The whole path, through the public API only: an order's status changes reach its owner's socket.
+let a: TestApp
+let b: TestApp
+beforeAll(async () => {
+  a = await createTestApp({ listen: true })
+  b = await createTestApp({ listen: true, shared: a })
+})
+afterAll(async () => {
+  await b?.close()
+  await a?.close()
+})
+
+interface Pushed {
+  type: string
+  notification: { id: number; order_id: number; status: string; previous_status: string | null; read: boolean }
+}
+
+function listen(t: TestApp, user: TestUser): Promise<{ messages: Pushed[]; ws: WebSocket }> {
+  return new Promise((resolve, reject) => {
+    const messages: Pushed[] = []
+    const ws = new WebSocket(`${t.url.replace('http', 'ws')}/ws/notifications`, { headers: { authorization: `Bearer ${user.access}` } })
+    ws.on('message', (data) => {
+      const message = JSON.parse(String(data))
+      if (message.type === 'pong') resolve({ messages, ws })
+      else messages.push(message)
+    })
+    ws.on('open', () => ws.send('{"type":"ping"}'))
+    ws.on('error', reject)
+  })
+}
+
+async function until<T>(read: () => T | undefined, ms = 1000): Promise<T> {
+  const end = Date.now() + ms
+  for (;;) {
+    const value = read()
+    if (value !== undefined) return value
+    if (Date.now() > end) throw new Error(`nothing within ${ms} ms`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+async function placeOrder(t: TestApp, user: TestUser): Promise<number> {
+  const product = await makeProduct(t, { stock: 5 })
+  await addToCart(t, user, product.id, 2)
+  const res = await t.request('POST', '/api/v1/orders', { token: user.access })
+  expect(res.statusCode).toBe(201)
+  return res.json().id
+}
+
+describe('order status notifications, end to end', () => {
+  it('stores and pushes placement, shipping, delivery and cancellation to the owner only, across instances', async () => {
+    const staff = await a.user({ staff: true })
+    const owner = await a.user()
+    const stranger = await a.user()
+    const onB = await listen(b, owner)
+    const strangerSocket = await listen(a, stranger)
+
+    const orderId = await placeOrder(a, owner)
+    const placed = await until(() => onB.messages.find((m) => m.notification.order_id === orderId))
+    expect(placed).toMatchObject({ type: 'order.status_changed', notification: { status: 'pending', previous_status: null, read: false } })
+
+    for (const [status, previous] of [['shipped', 'pending'], ['delivered', 'shipped']] as const) {
+      const started = Date.now()
+      const res = await a.request('PATCH', `/api/v1/orders/${orderId}/status`, { token: staff.access, body: { status } })
+      expect(res.statusCode).toBe(200)
+      const pushed = await until(() => onB.messages.find((m) => m.notification.status === status && m.notification.order_id === orderId))
+      expect(pushed.notification.previous_status).toBe(previous)
+      expect(Date.now() - started).toBeLessThan(1000)
+    }
+
+    const second = await placeOrder(b, owner)
+    expect((await b.request('POST', `/api/v1/orders/${second}/cancel`, { token: owner.access })).statusCode).toBe(200)
+    await until(() => onB.messages.find((m) => m.notification.order_id === second && m.notification.status === 'cancelled'))
+
+    const stored = await a.request('GET', '/api/v1/notifications', { token: owner.access })
+    expect(stored.json().results.map((n: Pushed['notification']) => [n.order_id, n.status])).toEqual([
+      [second, 'cancelled'],
+      [second, 'pending'],
+      [orderId, 'delivered'],
+      [orderId, 'shipped'],
+      [orderId, 'pending'],
+    ])
+    expect(strangerSocket.messages).toEqual([])
+    onB.ws.close()
+    strangerSocket.ws.close()
+  })
+
+  it('a refused status change notifies nobody', async () => {
+    const staff = await a.user({ staff: true })
+    const owner = await a.user()
+    const orderId = await placeOrder(a, owner)
+    const socket = await listen(a, owner)
+    const res = await a.request('PATCH', `/api/v1/orders/${orderId}/status`, { token: staff.access, body: { status: 'delivered' } })
+    expect(res.statusCode).toBe(409)
+    await new Promise((r) => setTimeout(r, 200))
+    expect(socket.messages).toEqual([])
+    socket.ws.close()
+  })
+})

@@ -68,8 +68,15 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
   const registry = new Registry()
   app.decorate('metrics', registry)
 
+  // Once shutdown begins, answers to in-flight requests close their connection: a keep-alive client would otherwise
+  // hold the server open until its idle timeout, past the grace period.
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+  })
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
+    if (closing) reply.header('connection', 'close')
   })
 
   // Every route, whatever its method, so an existing path with the wrong method answers 405 rather than 404.

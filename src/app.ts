@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
@@ -10,6 +10,8 @@ import FindMyWay, { type HTTPMethod } from 'find-my-way'
 import { Registry } from 'prom-client'
 import type { AppContext } from './context.js'
 import { installErrorHandling } from './http/errors.js'
+import { installRateLimits } from './http/ratelimit.js'
+import { installSecurity } from './http/security.js'
 import { createGuards } from './auth/guard.js'
 import { authRoutes } from './auth/routes.js'
 import { catalogueRoutes } from './catalogue/routes.js'
@@ -33,13 +35,23 @@ function validators() {
     (httpPart === 'body' ? body : text).compile(schema as object)
 }
 
+/** A client's request id is echoed in logs and headers only when it looks like one. */
+const REQUEST_ID = /^[\w.:-]{1,128}$/
+
 export async function buildApp(ctx: AppContext, options: { logger?: FastifyServerOptions['logger'] } = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? { level: ctx.config.logLevel },
     bodyLimit: ctx.config.bodyLimit,
     trustProxy: ctx.config.trustProxy,
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id']
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+    },
+    // A URL the router cannot even decode is a client error like any other, in the same shape.
+    frameworkErrors: (_error, _request, reply) => {
+      void (reply as FastifyReply).code(400).send({ detail: 'Malformed request URL.' })
+    },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     schemaController: { compilersFactory: { buildValidator: (() => validators()) as never } },
     // Responses to in-flight requests are allowed to finish on close; idle keep-alive sockets are dropped.
@@ -47,6 +59,8 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   installErrorHandling(app)
+  await installSecurity(app, ctx.config)
+  await installRateLimits(app, ctx)
   // JSON only: a text/plain body is refused with 415 rather than handed to a handler as a string.
   app.removeContentTypeParser('text/plain')
   app.decorateRequest('user', null)
@@ -54,8 +68,15 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
   const registry = new Registry()
   app.decorate('metrics', registry)
 
+  // Once shutdown begins, answers to in-flight requests close their connection: a keep-alive client would otherwise
+  // hold the server open until its idle timeout, past the grace period.
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+  })
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
+    if (closing) reply.header('connection', 'close')
   })
 
   // Every route, whatever its method, so an existing path with the wrong method answers 405 rather than 404.

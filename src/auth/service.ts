@@ -172,16 +172,15 @@ export async function updateProfile(
   return ctx.db.transaction(async (tx) => {
     const [current] = await tx.select().from(users).where(eq(users.id, userId)).for('update')
     if (!current) throw tokenNotValid('User not found')
-    const [user] = await tx
-      .update(users)
-      .set({
-        ...(patch.first_name !== undefined ? { firstName: patch.first_name } : {}),
-        ...(patch.last_name !== undefined ? { lastName: patch.last_name } : {}),
-        ...(patch.phone !== undefined ? { phone: patch.phone } : {}),
-        ...(patch.address ? { address: { ...emptyAddress, ...current.address, ...patch.address } } : {}),
-      })
-      .where(eq(users.id, userId))
-      .returning()
+    const changes = {
+      ...(patch.first_name !== undefined ? { firstName: patch.first_name } : {}),
+      ...(patch.last_name !== undefined ? { lastName: patch.last_name } : {}),
+      ...(patch.phone !== undefined ? { phone: patch.phone } : {}),
+      ...(patch.address ? { address: { ...emptyAddress, ...current.address, ...patch.address } } : {}),
+    }
+    // An empty PATCH is a valid no-op (an UPDATE with nothing to set is not valid SQL).
+    if (Object.keys(changes).length === 0) return serializeUser(current)
+    const [user] = await tx.update(users).set(changes).where(eq(users.id, userId)).returning()
     return serializeUser(user!)
   })
 }

@@ -42,7 +42,8 @@ export class VersionedCache {
   }
 
   async read(key: string, scopes: readonly string[], load: () => Promise<string>): Promise<CachedRead> {
-    if (!this.enabled) {
+    // While a lost invalidation is being repaired, entries may be stale: read through until the epoch is bumped.
+    if (!this.enabled || this.repairing) {
       this.stats.misses++
       return { body: await load(), hit: false }
     }

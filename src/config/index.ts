@@ -23,9 +23,30 @@ export interface Config {
   trustProxy: boolean
   /** argon2id memory cost in KiB; tests lower it, production keeps OWASP's 19 MiB minimum or more. */
   argon2MemoryCost: number
+  /** Throttling of the credential routes; off in tests unless a test turns it on. */
   rateLimit: boolean
   /** How often the server pings an idle WebSocket; one unanswered ping and the socket is dropped. */
   wsPingIntervalMs: number
+  rateLimitWindowSeconds: number
+  rateLimits: Record<RateLimitScope, RateLimitRule>
+  /** Longest accepted query string, bytes (414 above). */
+  queryLimit: number
+}
+
+export type RateLimitScope = 'register' | 'token' | 'refresh' | 'password'
+
+/** Requests allowed per window from one client address, and for one account (email or user) from anywhere. */
+export interface RateLimitRule {
+  perIp: number
+  perAccount: number
+}
+
+/** Per minute by default: a person retrying a typo never meets them, a password-guessing script does at once. */
+const RATE_LIMIT_DEFAULTS: Record<RateLimitScope, RateLimitRule> = {
+  register: { perIp: 10, perAccount: 5 },
+  token: { perIp: 10, perAccount: 5 },
+  refresh: { perIp: 30, perAccount: 10 },
+  password: { perIp: 10, perAccount: 5 },
 }
 
 /** A configuration error names the variable and why; main prints it as one line and exits non-zero. */
@@ -83,6 +104,19 @@ function developmentSecret(dataDir: string): string {
   }
 }
 
+/** RATE_LIMIT_TOKEN_PER_IP, RATE_LIMIT_TOKEN_PER_ACCOUNT, ... for each scope. */
+function rateLimitRules(env: Env): Record<RateLimitScope, RateLimitRule> {
+  const rules = {} as Record<RateLimitScope, RateLimitRule>
+  for (const [scope, fallback] of Object.entries(RATE_LIMIT_DEFAULTS) as [RateLimitScope, RateLimitRule][]) {
+    const name = `RATE_LIMIT_${scope.toUpperCase()}`
+    rules[scope] = {
+      perIp: int(env, `${name}_PER_IP`, fallback.perIp, 1),
+      perAccount: int(env, `${name}_PER_ACCOUNT`, fallback.perAccount, 1),
+    }
+  }
+  return rules
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const nodeEnv = env.NODE_ENV ?? 'development'
   if (!['development', 'production', 'test'].includes(nodeEnv)) {
@@ -118,5 +152,8 @@ export function loadConfig(env: Env = process.env): Config {
     argon2MemoryCost: int(env, 'ARGON2_MEMORY_KIB', 19456, 1024),
     rateLimit: bool(env, 'RATE_LIMIT', nodeEnv !== 'test'),
     wsPingIntervalMs: int(env, 'WS_PING_INTERVAL_MS', 30_000, 10),
+    rateLimitWindowSeconds: int(env, 'RATE_LIMIT_WINDOW', 60, 1, 86_400),
+    rateLimits: rateLimitRules(env),
+    queryLimit: int(env, 'QUERY_LIMIT', 2048, 256, 65_536),
   }
 }

@@ -112,16 +112,24 @@ export function validationErrors(errors: AjvError[], context: string, body?: unk
   return out
 }
 
-function isDatabaseDown(err: unknown): boolean {
-  const code = (err as { code?: string } | null)?.code
-  const msg = (err as Error | null)?.message ?? ''
-  return (
-    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P03', '08006', '08001', '08003'].includes(
-      code ?? '',
-    ) ||
-    /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED/.test(msg)
-  )
+const DOWN_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', '57P01', '57P02', '57P03', '08006', '08001', '08003', '08004'])
+const DOWN_MESSAGE = /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|not queryable|Connection ended unexpectedly|no answer within/
+
+/**
+ * True when the database could not be reached. Drivers and drizzle wrap the socket error (`cause`, and
+ * AggregateError when several addresses were tried), so the whole chain is searched.
+ */
+export function isDatabaseDown(err: unknown, depth = 0): boolean {
+  if (!err || typeof err !== 'object' || depth > 5) return false
+  const e = err as { code?: unknown; message?: unknown; cause?: unknown; errors?: unknown }
+  if (typeof e.code === 'string' && DOWN_CODES.has(e.code)) return true
+  if (typeof e.message === 'string' && DOWN_MESSAGE.test(e.message)) return true
+  if (Array.isArray(e.errors) && e.errors.some((inner) => isDatabaseDown(inner, depth + 1))) return true
+  return isDatabaseDown(e.cause, depth + 1)
 }
+
+export const serviceUnavailable = () =>
+  new ApiError(503, { detail: 'Service temporarily unavailable, try again later.' }, { 'retry-after': '5' })
 
 function send(reply: FastifyReply, statusCode: number, body: unknown, headers: Record<string, string> = {}) {
   // Error bodies bypass the route's response schema: they are already in their final shape.
@@ -157,7 +165,8 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (status >= 400 && status < 500) return send(reply, status, { detail: fe.message })
     if (isDatabaseDown(err)) {
       request.log.error({ err }, 'database unavailable')
-      return send(reply, 503, { detail: 'Service temporarily unavailable, try again later.' }, { 'retry-after': '5' })
+      const unavailable = serviceUnavailable()
+      return send(reply, unavailable.statusCode, unavailable.body, unavailable.headers)
     }
     request.log.error({ err }, 'unhandled error')
     return send(reply, 500, { detail: 'A server error occurred.' })

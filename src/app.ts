@@ -40,7 +40,18 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/
 
 export async function buildApp(ctx: AppContext, options: { logger?: FastifyServerOptions['logger'] } = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: options.logger ?? { level: ctx.config.logLevel },
+    logger: options.logger ?? {
+      level: ctx.config.logLevel,
+      // Browsers cannot set headers on a WebSocket, so tokens travel in `?token=`: never write them to the log.
+      serializers: {
+        req: (request: { method: string; url: string; host?: string; ip?: string }) => ({
+          method: request.method,
+          url: request.url.replace(/([?&]token=)[^&]*/g, '$1[redacted]'),
+          host: request.host,
+          remoteAddress: request.ip,
+        }),
+      },
+    },
     bodyLimit: ctx.config.bodyLimit,
     trustProxy: ctx.config.trustProxy,
     requestIdHeader: false,

@@ -35,6 +35,9 @@ async function main(): Promise<void> {
   if (config.webConcurrency > 1 && !config.databaseUrl) {
     fail('WEB_CONCURRENCY: more than one worker needs DATABASE_URL (the embedded database belongs to one process)')
   }
+  if (config.webConcurrency > 1 && !config.redisUrl) {
+    fail('WEB_CONCURRENCY: more than one worker needs REDIS_URL (workers share the cache and notifications through it)')
+  }
   if (config.webConcurrency > 1 && cluster.isPrimary) {
     // Migrate once in the primary, then fork one worker per core; they share the listening port.
     const database = await createDatabase({ url: config.databaseUrl })

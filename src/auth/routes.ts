@@ -60,7 +60,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
   app.post(
     '/auth/logout',
     {
-      preHandler: app.guards.user,
+      onRequest: app.guards.user,
       schema: { tags, summary: 'Blacklist a refresh token', security: bearer, body: RefreshBody, response: { ...unauthorized } },
     },
     async (request, reply) => {
@@ -71,14 +71,14 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
 
   app.get(
     '/me',
-    { preHandler: app.guards.user, schema: { tags, summary: 'Your profile', security: bearer, response: { 200: UserSchema, ...unauthorized } } },
+    { onRequest: app.guards.user, schema: { tags, summary: 'Your profile', security: bearer, response: { 200: UserSchema, ...unauthorized } } },
     async (request) => auth.serializeUser(await auth.getUser(ctx.db, currentUser(request).id)),
   )
 
   app.patch(
     '/me',
     {
-      preHandler: app.guards.user,
+      onRequest: app.guards.user,
       schema: { tags, summary: 'Update your profile', security: bearer, body: ProfilePatch, response: { 200: UserSchema, ...unauthorized } },
     },
     async (request) => auth.updateProfile(ctx, currentUser(request).id, request.body),
@@ -87,7 +87,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
   app.post(
     '/me/password',
     {
-      preHandler: app.guards.user,
+      onRequest: app.guards.user,
       schema: { tags, summary: 'Change your password (revokes every session)', security: bearer, body: PasswordChange, response: { ...unauthorized } },
     },
     async (request, reply) => {
@@ -99,7 +99,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
   app.post(
     '/auth/sessions/revoke',
     {
-      preHandler: app.guards.user,
+      onRequest: app.guards.user,
       // An empty POST means "my own sessions", as an empty JSON object does.
       preValidation: async (request) => {
         request.body ??= {}
@@ -126,7 +126,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
   app.get(
     '/users',
     {
-      preHandler: app.guards.staff,
+      onRequest: app.guards.staff,
       schema: {
         tags: staffTags,
         summary: 'Accounts (staff)',
@@ -151,7 +151,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
   app.get(
     '/users/:id',
     {
-      preHandler: app.guards.staff,
+      onRequest: app.guards.staff,
       schema: { tags: staffTags, summary: 'One account (staff)', security: bearer, params: UserIdParams, response: { 200: AccountSchema, ...unauthorized, 403: Detail, 404: Detail } },
     },
     async (request) => auth.serializeAccount(await auth.getAccount(ctx.db, request.params.id)),
@@ -160,7 +160,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
   app.patch(
     '/users/:id',
     {
-      preHandler: app.guards.staff,
+      onRequest: app.guards.staff,
       schema: {
         tags: staffTags,
         summary: 'Activate, deactivate, grant or revoke staff (staff); deactivation ends every session at once',

@@ -60,6 +60,9 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
       idleTimeoutMillis: 30_000,
       // Bounds a stuck statement so a request (and the transaction it holds) cannot hang for ever.
       statement_timeout: 30_000,
+      // A server whose packets are silently dropped (not refused) must not hang a request until TCP gives up.
+      query_timeout: 35_000,
+      keepAlive: true,
     })
     // An idle client losing its server must not crash the process; the next query reconnects.
     pool.on('error', () => {})

@@ -107,7 +107,7 @@ export async function installRateLimits(app: FastifyInstance, ctx: AppContext): 
     const perIp = limiter(scope, 'ip', rule.perIp, (request) => request.ip)
     const perAccount = limiter(scope, 'account', rule.perAccount, (request) => accountOf(ctx, scope, request))
     route.onRequest = append<onRequestHookHandler>(route.onRequest as never, perIp as onRequestHookHandler)
-    // Appended after the route's own preHandlers, so the auth guard has identified the user for `password`.
+    // A preHandler: by then the auth guard (onRequest) has identified the user for `password`.
     route.preHandler = append<preHandlerHookHandler>(route.preHandler as never, perAccount as preHandlerHookHandler)
   })
 }

@@ -43,7 +43,7 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
   app.get(
     '/api/v1/notifications',
     {
-      preHandler: app.guards.user,
+      onRequest: app.guards.user,
       schema: {
         tags,
         summary: 'Your notifications, newest first',
@@ -69,7 +69,7 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
   app.post(
     '/api/v1/notifications/read-all',
     {
-      preHandler: app.guards.user,
+      onRequest: app.guards.user,
       schema: { tags, summary: 'Mark all your notifications read', security, response: { 204: Type.Null(), ...unauthorized } },
     },
     async (request, reply) => {
@@ -81,7 +81,7 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
   app.post(
     '/api/v1/notifications/:id/read',
     {
-      preHandler: app.guards.user,
+      onRequest: app.guards.user,
       schema: {
         tags,
         summary: 'Mark one of your notifications read',

@@ -42,10 +42,11 @@ export class RedisPubSub implements PubSub {
   private readonly handlers = new Map<string, Set<(message: string) => void>>()
 
   constructor(url: string, private readonly prefix: string) {
-    const options = { maxRetriesPerRequest: 1, retryStrategy: (n: number) => Math.min(n * 200, 2_000) }
-    this.publisher = new Redis(url, { ...options, enableOfflineQueue: false })
-    // The subscriber resubscribes by itself after a reconnect (ioredis autoResubscribe).
-    this.subscriber = new Redis(url, options)
+    const retryStrategy = (n: number) => Math.min(n * 200, 2_000)
+    this.publisher = new Redis(url, { retryStrategy, maxRetriesPerRequest: 1, enableOfflineQueue: false })
+    // A SUBSCRIBE made while Redis is away waits in the offline queue for as long as it takes, and ioredis
+    // resubscribes by itself after every reconnect (autoResubscribe): fan-out resumes when Redis returns.
+    this.subscriber = new Redis(url, { retryStrategy, maxRetriesPerRequest: null })
     this.publisher.on('error', () => {})
     this.subscriber.on('error', () => {})
     this.subscriber.on('message', (channel: string, message: string) => {
@@ -63,20 +64,18 @@ export class RedisPubSub implements PubSub {
     if (!set) {
       set = new Set()
       this.handlers.set(full, set)
-      try {
-        await this.subscriber.subscribe(full)
-      } catch (err) {
-        // Forget the channel, or the next subscribe would find it "subscribed" and never SUBSCRIBE.
-        if (this.handlers.get(full) === set && set.size === 0) this.handlers.delete(full)
-        throw err
-      }
+      const subscribed = this.subscriber.subscribe(full).catch(() => {})
+      // Connected: return once the subscription is live. Disconnected: do not hold start-up hostage to Redis.
+      if (this.subscriber.status === 'ready') await subscribed
     }
     set.add(handler)
     return async () => {
       set.delete(handler)
       if (set.size === 0 && this.handlers.get(full) === set) {
         this.handlers.delete(full)
-        await this.subscriber.unsubscribe(full).catch(() => {})
+        const done = this.subscriber.unsubscribe(full).catch(() => {})
+        // While Redis is away the command would wait in the offline queue for ever: never block a shutdown on it.
+        if (this.subscriber.status === 'ready') await done
       }
     }
   }

@@ -411,6 +411,30 @@ describe('cache', () => {
     expect((await t.request('GET', url)).json().count).toBe(0)
   })
 
+  it('keeps counts cached across stock changes, except counts that filter on stock', async () => {
+    const product = await newProduct({ stock: 3 })
+    const c = product.category.id
+    const isCount = (q: string) => /select count\(\*\) from "products"/.test(q)
+    await t.request('GET', `/api/v1/products?category=${c}`)
+    await t.request('GET', `/api/v1/products?category=${c}&in_stock=true`)
+    await t.request('POST', `/api/v1/products/${product.id}/stock`, { token: staff.access, body: { delta: -3 } })
+
+    t.queries.length = 0
+    const plain = await t.request('GET', `/api/v1/products?category=${c}`)
+    expect(plain.headers['x-cache']).toBe('MISS')
+    expect(plain.json()).toMatchObject({ count: 1, results: [{ stock: 0 }] })
+    expect(t.queries.filter(isCount)).toHaveLength(0)
+    const stocked = await t.request('GET', `/api/v1/products?category=${c}&in_stock=true`)
+    expect(stocked.json()).toMatchObject({ count: 0, results: [] })
+    expect(t.queries.filter(isCount)).toHaveLength(1)
+
+    // Any other product write changes what counts may be.
+    await newProduct({ category_id: c })
+    t.queries.length = 0
+    expect((await t.request('GET', `/api/v1/products?category=${c}`)).json().count).toBe(2)
+    expect(t.queries.filter(isCount)).toHaveLength(1)
+  })
+
   it('loads concurrent identical misses once (single-flight)', async () => {
     const product = await newProduct()
     const url = `/api/v1/products?category=${product.category.id}&ordering=-created_at`

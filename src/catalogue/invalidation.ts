@@ -6,6 +6,12 @@ export const scopes = {
   categoryLists: 'categories',
   category: (id: number) => `category:${id}`,
   productLists: 'products',
+  /**
+   * Product counts are cached apart from the pages, under scopes that stock changes (every order) leave alone unless
+   * the count filters on stock: after an order, a page costs its rows query but not a count over a million rows.
+   */
+  productCounts: 'product-counts',
+  productStockCounts: 'product-stock-counts',
   product: (id: number) => `product:${id}`,
   /**
    * Every product detail shows its category's name, but a detail lookup cannot know the category before reading
@@ -29,12 +35,17 @@ export function productDetailScopes(id: number): string[] {
 
 /** What a stock change of these products (an order, a cancellation, an adjustment) makes stale. */
 export function stockChangeScopes(productIds: readonly number[]): string[] {
-  return [scopes.productLists, ...productIds.map(scopes.product)]
+  return [scopes.productLists, scopes.productStockCounts, ...productIds.map(scopes.product)]
 }
 
 /** What any other write to these products (create, update, retire, delete) makes stale. */
 export function productWriteScopes(productIds: readonly number[]): string[] {
-  return stockChangeScopes(productIds)
+  return [...stockChangeScopes(productIds), scopes.productCounts]
+}
+
+/** Scopes of a cached product count; every write that changes one also bumps `productLists`, so pages follow. */
+export function productCountScopes(filtersOnStock: boolean): string[] {
+  return filtersOnStock ? [scopes.productCounts, scopes.productStockCounts] : [scopes.productCounts]
 }
 
 /** What a write to a category makes stale; product lists show category names and filter by category. */
@@ -43,4 +54,10 @@ export function categoryWriteScopes(id: number, renamed: boolean): string[] {
 }
 
 /** Everything in the catalogue (bulk loads such as the seed command). */
-export const allCatalogueScopes: readonly string[] = [scopes.categoryLists, scopes.productLists, scopes.categoryNames]
+export const allCatalogueScopes: readonly string[] = [
+  scopes.categoryLists,
+  scopes.productLists,
+  scopes.productCounts,
+  scopes.productStockCounts,
+  scopes.categoryNames,
+]

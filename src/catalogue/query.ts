@@ -155,6 +155,13 @@ export function parseProductQuery(raw: RawProductQuery): ProductListRequest {
   }
 }
 
+/** The canonical filters alone (no page, size, ordering or cursor): what a count depends on. */
+export function filterKey(request: ProductListRequest): string {
+  const filters = new URLSearchParams(request.canonical)
+  for (const name of ['cursor', 'ordering', 'page', 'page_size']) filters.delete(name)
+  return filters.toString()
+}
+
 const invalidCursor = () => notFound('Invalid cursor')
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
 

@@ -3,8 +3,8 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import type { AppContext } from '../context.js'
 import type { CachedRead } from '../cache/index.js'
 import { Detail, Paginated, type PageOrigin, pageRequest } from '../http/pagination.js'
-import { categoryDetailScopes, productDetailScopes, scopes } from './invalidation.js'
-import { parseProductQuery } from './query.js'
+import { categoryDetailScopes, productCountScopes, productDetailScopes, scopes } from './invalidation.js'
+import { filterKey, parseProductQuery } from './query.js'
 import {
   CategoryBody,
   CategoryListQuery,
@@ -148,8 +148,13 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
     async (request, reply) => {
       const list = parseProductQuery(request.query)
       const { key, origin } = canonicalOrigin(request, list.canonical)
+      const counted: catalogue.CountSource = async (load) => {
+        const countScopes = productCountScopes(list.filters.inStock !== null)
+        const read = await ctx.cache.read(`pc:${filterKey(list)}`, countScopes, async () => String(await load()))
+        return Number(read.body)
+      }
       const read = await ctx.cache.read(`pl:${key}`, [scopes.productLists], async () =>
-        json(await catalogue.listProducts(ctx.db, origin, list)),
+        json(await catalogue.listProducts(ctx.db, origin, list, counted)),
       )
       return sendCached(reply, read)
     },

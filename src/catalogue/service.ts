@@ -78,19 +78,19 @@ const isForeignKeyViolation = (err: unknown) => violates(err, ['23503', '23001']
 // ---------------------------------------------------------------------------------------------------------- reads
 
 /** Page-number pagination: the rows (with their category) and the count, two queries run side by side. */
-async function paged<T>(
-  origin: PageOrigin,
-  page: PageRequest,
-  rows: Promise<T[]>,
-  total: Promise<{ n: number }[]>,
-): Promise<Page<T>> {
-  const [results, [counted]] = await Promise.all([rows, total])
-  return buildPage(origin, page, counted?.n ?? 0, results)
+async function paged<T>(origin: PageOrigin, page: PageRequest, rows: Promise<T[]>, total: Promise<number>): Promise<Page<T>> {
+  const [results, counted] = await Promise.all([rows, total])
+  return buildPage(origin, page, counted, results)
+}
+
+async function countOf(query: PromiseLike<{ n: number }[]>): Promise<number> {
+  const [row] = await query
+  return row?.n ?? 0
 }
 
 export async function listCategories(db: Queryable, origin: PageOrigin, page: PageRequest): Promise<Page<CategoryOut>> {
   const rows = db.select().from(categories).orderBy(asc(categories.name), asc(categories.id)).limit(page.limit).offset(page.offset)
-  const result = await paged(origin, page, rows, db.select({ n: count() }).from(categories))
+  const result = await paged(origin, page, rows, countOf(db.select({ n: count() }).from(categories)))
   return { ...result, results: result.results.map(serializeCategory) }
 }
 
@@ -153,7 +153,15 @@ function keysetCondition(request: ProductListRequest, at: CursorPosition): SQL {
 
 export type ProductPage = Page<ProductOut> | Omit<Page<ProductOut>, 'count'>
 
-export async function listProducts(db: Queryable, base: PageOrigin, request: ProductListRequest): Promise<ProductPage> {
+/** Where a product count comes from: the database, or a cache wrapped around the given loader. */
+export type CountSource = (load: () => Promise<number>) => Promise<number>
+
+export async function listProducts(
+  db: Queryable,
+  base: PageOrigin,
+  request: ProductListRequest,
+  countSource: CountSource = (load) => load(),
+): Promise<ProductPage> {
   const conditions = filterConditions(request.filters)
   const { page, cursor } = request
   if (cursor === null) {
@@ -165,7 +173,7 @@ export async function listProducts(db: Queryable, base: PageOrigin, request: Pro
       .orderBy(...orderBy(request))
       .limit(page.limit)
       .offset(page.offset)
-    const total = db.select({ n: count() }).from(products).where(and(...conditions))
+    const total = countSource(() => countOf(db.select({ n: count() }).from(products).where(and(...conditions))))
     const result = await paged(base, page, rows, total)
     return { ...result, results: result.results.map(serializeProduct) }
   }

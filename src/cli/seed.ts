@@ -173,10 +173,21 @@ try {
   out('vacuumed and analyzed')
   if (config.redisUrl) {
     // Cached catalogue answers of running servers are now stale: move every catalogue scope to a new generation.
-    const cache = new VersionedCache(createCacheBackend(config.redisUrl, config.redisPrefix), config.cacheTtlSeconds, pino({ level: 'warn' }))
-    await cache.invalidate((mark) => mark(allCatalogueScopes))
-    await cache.close()
-    out('cache: catalogue answers invalidated')
+    const backend = createCacheBackend(config.redisUrl, config.redisPrefix)
+    // The client does not queue commands while it connects: wait until Redis answers.
+    const deadline = Date.now() + 5_000
+    let reachable = false
+    while (!reachable && Date.now() < deadline) {
+      reachable = await backend.ping().then(() => true, () => new Promise<boolean>((done) => setTimeout(() => done(false), 100)))
+    }
+    if (reachable) {
+      const cache = new VersionedCache(backend, config.cacheTtlSeconds, pino({ level: 'warn' }))
+      await cache.invalidate((mark) => mark(allCatalogueScopes))
+      out('cache: catalogue answers invalidated')
+    } else {
+      out(`cache: Redis unreachable; cached catalogue answers may stay stale for up to ${config.cacheTtlSeconds} s`)
+    }
+    await backend.close()
   }
   out(`done in ${seconds(started)}`)
 } catch (err) {

@@ -1,4 +1,233 @@
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { AppContext } from '../context.js'
+import type { CachedRead } from '../cache/index.js'
+import { Detail, Paginated, type PageOrigin, pageRequest } from '../http/pagination.js'
+import { categoryDetailScopes, productCountScopes, productDetailScopes, scopes } from './invalidation.js'
+import { filterKey, parseProductQuery } from './query.js'
+import {
+  CategoryBody,
+  CategoryListQuery,
+  CategoryPatch,
+  CategorySchema,
+  CursorPage,
+  IdParams,
+  ProductBody,
+  ProductListQuery,
+  ProductPatch,
+  ProductSchema,
+  StockAdjustBody,
+} from './schemas.js'
+import * as catalogue from './service.js'
 
-export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async () => {}
+const bearer = [{ bearerAuth: [] }]
+const NoContent = Type.Null({ description: 'No content' })
+const errors = { 400: Detail, 401: Detail, 403: Detail, 404: Detail }
+const cacheHeader = { 'x-cache': { type: 'string', enum: ['HIT', 'MISS'] } }
+
+/** A cached answer is already serialized JSON: it is sent as it is, with no parse or stringify on a hit. */
+function sendCached(reply: FastifyReply, read: CachedRead) {
+  return reply.header('x-cache', read.hit ? 'HIT' : 'MISS').type('application/json; charset=utf-8').send(read.body)
+}
+
+/**
+ * A list page's links are absolute, so its cache key and links both come from the scheme, host and route path plus
+ * the canonical query string, never from the raw request (stray parameters must not leak into a shared answer).
+ */
+function canonicalOrigin(request: FastifyRequest, query: URLSearchParams): { key: string; origin: PageOrigin } {
+  const qs = query.toString()
+  const url = qs ? `${request.routeOptions.url}?${qs}` : (request.routeOptions.url ?? '/')
+  return { key: `${request.protocol}://${request.host}${url}`, origin: { url, protocol: request.protocol, host: request.host } }
+}
+
+export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
+  const staff = { preHandler: app.guards.staff }
+  const json = (value: unknown) => JSON.stringify(value)
+
+  // ------------------------------------------------------------------------------------------------- categories
+  const categoryTags = ['catalogue: categories']
+
+  app.get(
+    '/categories',
+    {
+      schema: {
+        tags: categoryTags,
+        summary: 'List categories, ordered by name',
+        querystring: CategoryListQuery,
+        response: { 200: { ...Paginated(CategorySchema), headers: cacheHeader }, 404: Detail },
+      },
+    },
+    async (request, reply) => {
+      const page = pageRequest(request.query)
+      const query = new URLSearchParams()
+      if (page.page !== 1) query.set('page', String(page.page))
+      if (page.pageSize !== 10) query.set('page_size', String(page.pageSize))
+      const { key, origin } = canonicalOrigin(request, query)
+      const read = await ctx.cache.read(`cl:${key}`, [scopes.categoryLists], async () =>
+        json(await catalogue.listCategories(ctx.db, origin, page)),
+      )
+      return sendCached(reply, read)
+    },
+  )
+
+  app.get(
+    '/categories/:id',
+    { schema: { tags: categoryTags, summary: 'A category', params: IdParams, response: { 200: CategorySchema, 404: Detail } } },
+    async (request, reply) => {
+      const { id } = request.params
+      const read = await ctx.cache.read(`c:${id}`, categoryDetailScopes(id), async () => json(await catalogue.getCategory(ctx.db, id)))
+      return sendCached(reply, read)
+    },
+  )
+
+  app.post(
+    '/categories',
+    {
+      ...staff,
+      schema: { tags: categoryTags, summary: 'Create a category (staff)', security: bearer, body: CategoryBody, response: { 201: CategorySchema, ...errors } },
+    },
+    async (request, reply) => reply.code(201).send(await catalogue.createCategory(ctx, request.body)),
+  )
+
+  app.put(
+    '/categories/:id',
+    {
+      ...staff,
+      schema: { tags: categoryTags, summary: 'Replace a category (staff)', security: bearer, params: IdParams, body: CategoryBody, response: { 200: CategorySchema, ...errors } },
+    },
+    async (request) => catalogue.updateCategory(ctx, request.params.id, request.body),
+  )
+
+  app.patch(
+    '/categories/:id',
+    {
+      ...staff,
+      schema: { tags: categoryTags, summary: 'Update a category (staff)', security: bearer, params: IdParams, body: CategoryPatch, response: { 200: CategorySchema, ...errors } },
+    },
+    async (request) => catalogue.updateCategory(ctx, request.params.id, request.body),
+  )
+
+  app.delete(
+    '/categories/:id',
+    {
+      ...staff,
+      schema: {
+        tags: categoryTags,
+        summary: 'Delete a category (staff); 409 while it has products',
+        security: bearer,
+        params: IdParams,
+        response: { 204: NoContent, ...errors, 409: Detail },
+      },
+    },
+    async (request, reply) => {
+      await catalogue.deleteCategory(ctx, request.params.id)
+      return reply.code(204).send(null)
+    },
+  )
+
+  // --------------------------------------------------------------------------------------------------- products
+  const productTags = ['catalogue: products']
+
+  app.get(
+    '/products',
+    {
+      schema: {
+        tags: productTags,
+        summary: 'List products',
+        description:
+          'Filters combine. Page-number pagination by default; pass `cursor` (empty for the first page) for keyset pagination, ' +
+          'which omits `count` and stays fast at any depth.',
+        querystring: ProductListQuery,
+        response: {
+          200: { anyOf: [Paginated(ProductSchema), CursorPage(ProductSchema)], headers: cacheHeader },
+          400: Detail,
+          404: Detail,
+        },
+      },
+    },
+    async (request, reply) => {
+      const list = parseProductQuery(request.query)
+      const { key, origin } = canonicalOrigin(request, list.canonical)
+      const counted: catalogue.CountSource = async (load) => {
+        const countScopes = productCountScopes(list.filters.inStock !== null)
+        const read = await ctx.cache.read(`pc:${filterKey(list)}`, countScopes, async () => String(await load()))
+        return Number(read.body)
+      }
+      const read = await ctx.cache.read(`pl:${key}`, [scopes.productLists], async () =>
+        json(await catalogue.listProducts(ctx.db, origin, list, counted)),
+      )
+      return sendCached(reply, read)
+    },
+  )
+
+  app.get(
+    '/products/:id',
+    { schema: { tags: productTags, summary: 'A product', params: IdParams, response: { 200: ProductSchema, 404: Detail } } },
+    async (request, reply) => {
+      const { id } = request.params
+      const read = await ctx.cache.read(`p:${id}`, productDetailScopes(id), async () => json(await catalogue.getProduct(ctx.db, id)))
+      return sendCached(reply, read)
+    },
+  )
+
+  app.post(
+    '/products',
+    {
+      ...staff,
+      schema: { tags: productTags, summary: 'Create a product (staff)', security: bearer, body: ProductBody, response: { 201: ProductSchema, ...errors } },
+    },
+    async (request, reply) => reply.code(201).send(await catalogue.createProduct(ctx, request.body)),
+  )
+
+  app.put(
+    '/products/:id',
+    {
+      ...staff,
+      schema: { tags: productTags, summary: 'Replace a product (staff)', security: bearer, params: IdParams, body: ProductBody, response: { 200: ProductSchema, ...errors } },
+    },
+    async (request) => catalogue.updateProduct(ctx, request.params.id, request.body),
+  )
+
+  app.patch(
+    '/products/:id',
+    {
+      ...staff,
+      schema: { tags: productTags, summary: 'Update a product (staff)', security: bearer, params: IdParams, body: ProductPatch, response: { 200: ProductSchema, ...errors } },
+    },
+    async (request) => catalogue.updateProduct(ctx, request.params.id, request.body),
+  )
+
+  app.delete(
+    '/products/:id',
+    {
+      ...staff,
+      schema: {
+        tags: productTags,
+        summary: 'Delete a product (staff); one that appears in orders is retired instead',
+        security: bearer,
+        params: IdParams,
+        response: { 204: NoContent, ...errors },
+      },
+    },
+    async (request, reply) => {
+      await catalogue.deleteProduct(ctx, request.params.id)
+      return reply.code(204).send(null)
+    },
+  )
+
+  app.post(
+    '/products/:id/stock',
+    {
+      ...staff,
+      schema: {
+        tags: productTags,
+        summary: 'Adjust stock atomically (staff); 409 if it would go below zero',
+        security: bearer,
+        params: IdParams,
+        body: StockAdjustBody,
+        response: { 200: ProductSchema, ...errors, 409: Detail },
+      },
+    },
+    async (request) => catalogue.adjustStock(ctx, request.params.id, request.body.delta),
+  )
+}

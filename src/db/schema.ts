@@ -99,12 +99,15 @@ export const products = pgTable(
   (t) => [
     check('products_price_non_negative', sql`${t.price} >= 0`),
     check('products_stock_non_negative', sql`${t.stock} >= 0`),
-    index('products_category_idx').on(t.categoryId, t.id).where(sql`${t.isActive}`),
+    // Not partial: it also serves the ON DELETE RESTRICT check of categories, which must see retired products too.
+    index('products_category_idx').on(t.categoryId, t.id),
     index('products_price_idx').on(t.price, t.id).where(sql`${t.isActive}`),
     index('products_category_price_idx').on(t.categoryId, t.price, t.id).where(sql`${t.isActive}`),
     index('products_name_idx').on(t.name, t.id).where(sql`${t.isActive}`),
     index('products_created_idx').on(t.createdAt, t.id).where(sql`${t.isActive}`),
     index('products_in_stock_idx').on(t.id).where(sql`${t.isActive} AND ${t.stock} > 0`),
+    // Small (few products are sold out) and makes `in_stock=false` pages and counts index-only.
+    index('products_out_of_stock_idx').on(t.id).where(sql`${t.isActive} AND ${t.stock} = 0`),
     index('products_search_trgm_idx')
       .using('gin', sql`(${t.name} || ' ' || ${t.description}) gin_trgm_ops`)
       .where(sql`${t.isActive}`),

@@ -27,8 +27,11 @@ export function pageRequest(query: { page?: string | undefined; page_size?: stri
   return { page, pageSize, limit: pageSize, offset: (page - 1) * pageSize }
 }
 
+/** Where a page's links point: a request, or a canonical form of it (cached pages must not echo stray parameters). */
+export type PageOrigin = Pick<FastifyRequest, 'url' | 'protocol' | 'host'>
+
 /** Absolute URL of this request with `changes` applied to its query string (null deletes a parameter). */
-export function selfUrl(request: FastifyRequest, changes: Record<string, string | null>): string {
+export function selfUrl(request: PageOrigin, changes: Record<string, string | null>): string {
   const url = new URL(request.url, `${request.protocol}://${request.host}`)
   for (const [key, value] of Object.entries(changes)) {
     if (value === null) url.searchParams.delete(key)
@@ -44,7 +47,7 @@ export interface Page<T> {
   results: T[]
 }
 
-export function buildPage<T>(request: FastifyRequest, page: PageRequest, count: number, results: T[]): Page<T> {
+export function buildPage<T>(request: PageOrigin, page: PageRequest, count: number, results: T[]): Page<T> {
   const last = Math.max(1, Math.ceil(count / page.pageSize))
   if (page.page > last) throw notFound('Invalid page.')
   return {

@@ -19,6 +19,7 @@ export interface Fixture {
   sampleIds: number[]
   filters: string[]
   searchTerm: string
+  medianPrice: string
   loginEmails: string[]
   orderTokens: string[]
   orderProductIds: number[]
@@ -83,6 +84,8 @@ export async function prepare(
     const sampleIds = ((sample as unknown as { rows: { id: number }[] }).rows).map((r) => Number(r.id))
     const [first] = await db.select({ name: products.name }).from(products).limit(1)
     const searchTerm = (first?.name ?? 'a').split(/\s+/)[0]!.toLowerCase()
+    const median = await db.execute(sql`SELECT (percentile_disc(0.5) WITHIN GROUP (ORDER BY price))::text AS price FROM products`)
+    const medianPrice = (median as unknown as { rows: { price: string | null }[] }).rows[0]?.price ?? '0.00'
 
     const [staffId] = await insertUsers(database, 'staff', 1, hash, true)
     const loginIds = await insertUsers(database, 'login', 50, hash)
@@ -121,6 +124,7 @@ export async function prepare(
       sampleIds,
       filters: filterCombos(categoryIds),
       searchTerm,
+      medianPrice,
       loginEmails: loginIds.map((_, i) => `login-${i}@bench.example.com`),
       orderTokens: orderIds.map(token),
       orderProductIds: orderProducts.map((p) => p.id),

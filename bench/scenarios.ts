@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks'
 import autocannon, { type Options, type Request } from 'autocannon'
 import argon2 from 'argon2'
 import WebSocket from 'ws'
+import { encodeCursor } from '../src/catalogue/query.js'
 import { BENCH_PASSWORD, type Fixture } from './fixture.js'
 
 export interface Target {
@@ -212,33 +213,37 @@ export const scenarios: Record<string, Scenario> = {
   order: {
     cached: true,
     run: async (target, fixture, options) => {
-      let client = 0
       let placed = 0
       let refused = 0
       const ids = fixture.orderProductIds
+      // Each add-to-cart + place cycle borrows a buyer no other connection is using, and gives it back after.
+      // (autocannon shares request objects between connections, so per-connection headers cannot carry the token.)
+      const idle = [...fixture.orderTokens]
+      const headers = (token: string) => ({ authorization: `Bearer ${token}`, 'content-type': 'application/json' })
       const requests: Request[] = [
         {
           method: 'POST',
           path: '/api/v1/cart/items',
-          headers: { 'content-type': 'application/json' },
-          setupRequest: (request) => ({
-            ...request,
-            body: JSON.stringify({ product_id: ids[Math.floor(Math.random() * ids.length)], quantity: 1 }),
-          }),
+          setupRequest: (request, context) => {
+            context.token = idle.pop() ?? fixture.orderTokens[0]
+            const body = JSON.stringify({ product_id: ids[Math.floor(Math.random() * ids.length)], quantity: 1 })
+            return { ...request, headers: headers(context.token as string), body }
+          },
         },
         {
           method: 'POST',
           path: '/api/v1/orders',
-          onResponse: (status) => {
+          setupRequest: (request, context) => ({ ...request, headers: headers(context.token as string), body: '{}' }),
+          onResponse: (status, _body, context) => {
             if (status === 201) placed++
             else refused++
+            idle.push(context.token as string)
           },
         },
       ]
-      const result = await cannon('order', { ...options, connections: fixture.orderTokens.length }, {
+      const result = await cannon('order', { ...options, connections: Math.min(options.connections, fixture.orderTokens.length) }, {
         url: target.base,
         requests,
-        setupClient: (c) => c.setHeaders({ authorization: `Bearer ${fixture.orderTokens[client++ % fixture.orderTokens.length]}` }),
       })
       result.notes = `${(placed / options.duration).toFixed(0)} orders/s placed (${placed} orders, ${refused} refused once sold out); req/s counts add-to-cart + place${result.notes ? `; ${result.notes}` : ''}`
       return [result]
@@ -252,9 +257,17 @@ export const scenarios: Record<string, Scenario> = {
     cached: false,
     run: async (target, fixture, options) => {
       const deepPage = Math.max(1, Math.floor(fixture.productCount / 10 / 2))
+      // The same depth by keyset: a cursor positioned half-way through the catalogue by price.
+      const deepCursor = encodeCursor('price', { value: fixture.medianPrice, id: 0, backward: false })
       return [
         await cannon('list-uncached', options, { url: target.base, requests: rotating(fixture.filters) }, '200 filter combinations, cache off'),
         await cannon('list-uncached-deep-offset', options, { url: `${target.base}/api/v1/products?page=${deepPage}` }, `?page=${deepPage} (OFFSET)`),
+        await cannon(
+          'list-uncached-deep-cursor',
+          options,
+          { url: `${target.base}/api/v1/products?ordering=price&cursor=${deepCursor}` },
+          `?ordering=price&cursor=… at the median price (${fixture.medianPrice})`,
+        ),
         await cannon('list-uncached-search', options, { url: `${target.base}/api/v1/products?search=${encodeURIComponent(fixture.searchTerm)}` }, `?search=${fixture.searchTerm}`),
       ]
     },

@@ -64,20 +64,27 @@ export class RedisPubSub implements PubSub {
     if (!set) {
       set = new Set()
       this.handlers.set(full, set)
-      const subscribed = this.subscriber.subscribe(full).catch(() => {})
       // Connected: return once the subscription is live. Disconnected: do not hold start-up hostage to Redis.
-      if (this.subscriber.status === 'ready') await subscribed
+      await this.settle(this.subscriber.subscribe(full))
     }
     set.add(handler)
     return async () => {
       set.delete(handler)
       if (set.size === 0 && this.handlers.get(full) === set) {
         this.handlers.delete(full)
-        const done = this.subscriber.unsubscribe(full).catch(() => {})
-        // While Redis is away the command would wait in the offline queue for ever: never block a shutdown on it.
-        if (this.subscriber.status === 'ready') await done
+        await this.settle(this.subscriber.unsubscribe(full))
       }
     }
+  }
+
+  /**
+   * Waits for a (un)subscription while Redis answers, but never for long: while Redis is away the command waits in
+   * the offline queue until it returns, and neither a start nor a shutdown may hang on that.
+   */
+  private async settle(command: Promise<unknown>): Promise<void> {
+    const done = command.catch(() => {})
+    if (this.subscriber.status !== 'ready') return
+    await Promise.race([done, new Promise((resolve) => setTimeout(resolve, 1_000).unref())])
   }
 
   async ping(): Promise<void> {

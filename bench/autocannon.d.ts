@@ -6,7 +6,7 @@ declare module 'autocannon' {
     body?: string
     headers?: Record<string, string>
     setupRequest?: (request: Request, context: Record<string, unknown>) => Request
-    onResponse?: (status: number, body: string, context: Record<string, unknown>) => void
+    onResponse?: (status: number, body: string, context: Record<string, unknown>, headers: Record<string, string>) => void
   }
   export interface Client {
     setHeaders(headers: Record<string, string>): void

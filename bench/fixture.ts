@@ -89,7 +89,7 @@ export async function prepare(
 
     const [staffId] = await insertUsers(database, 'staff', 1, hash, true)
     const loginIds = await insertUsers(database, 'login', 50, hash)
-    const wantsOrders = scenarios.includes('order')
+    const wantsOrders = scenarios.includes('order') || scenarios.includes('mixed')
     const orderIds = wantsOrders ? await insertUsers(database, 'buyer', options.connections, hash) : []
 
     const [benchCategory] = await db.insert(categories).values({ name: 'Bench orders' }).returning({ id: categories.id })
@@ -167,6 +167,7 @@ export async function resetBetweenPasses(env: Record<string, string>, fixture: F
       )}))`)
       await db.delete(cartItems).where(inArray(cartItems.productId, fixture.orderProductIds))
       await db.update(products).set({ stock: UNITS_EACH }).where(inArray(products.id, fixture.orderProductIds))
+      fixture.initialUnits = fixture.orderProductIds.length * UNITS_EACH
     }
     if (fixture.socketUsers.length) {
       await db.execute(sql`DELETE FROM order_status_history WHERE order_id IN (SELECT id FROM orders WHERE status <> 'pending')`)

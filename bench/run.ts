@@ -194,9 +194,9 @@ try {
         await server.stop()
       }
     }
-    if (run.includes('order')) {
+    if (run.includes('order') || run.includes('mixed')) {
       const check = await verifyOrders(db.env, fixture)
-      const order = results.findLast((r) => r.name === 'order')
+      const order = results.findLast((r) => r.name === 'order' || r.name === 'mixed: orders')
       if (order) order.notes = `${order.notes ?? ''}; ${check}`
     }
     await resetBetweenPasses(db.env, fixture)

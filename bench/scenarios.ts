@@ -81,6 +81,45 @@ async function argonRate(): Promise<number> {
   return count / 2
 }
 
+/**
+ * Buyers adding one item and placing an order, over and over. Each add-to-cart + place cycle borrows a buyer no
+ * other connection is using and gives it back after (autocannon shares request objects between connections, so
+ * per-connection headers cannot carry the token).
+ */
+function orderLoad(target: Target, fixture: Fixture, options: BenchOptions) {
+  let placed = 0
+  let refused = 0
+  const ids = fixture.orderProductIds
+  const idle = [...fixture.orderTokens]
+  const headers = (token: string) => ({ authorization: `Bearer ${token}`, 'content-type': 'application/json' })
+  const requests: Request[] = [
+    {
+      method: 'POST',
+      path: '/api/v1/cart/items',
+      setupRequest: (request, context) => {
+        context.token = idle.pop() ?? fixture.orderTokens[0]
+        const body = JSON.stringify({ product_id: ids[Math.floor(Math.random() * ids.length)], quantity: 1 })
+        return { ...request, headers: headers(context.token as string), body }
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/orders',
+      setupRequest: (request, context) => ({ ...request, headers: headers(context.token as string), body: '{}' }),
+      onResponse: (status, _body, context) => {
+        if (status === 201) placed++
+        else refused++
+        idle.push(context.token as string)
+      },
+    },
+  ]
+  const connections = Math.min(options.connections, fixture.orderTokens.length)
+  return {
+    run: cannon('order', { ...options, connections }, { url: target.base, requests }),
+    summary: () => `${(placed / options.duration).toFixed(0)} orders/s placed (${placed} orders, ${refused} refused once sold out)`,
+  }
+}
+
 function percentile(sorted: number[], p: number): number {
   if (!sorted.length) return 0
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
@@ -213,40 +252,41 @@ export const scenarios: Record<string, Scenario> = {
   order: {
     cached: true,
     run: async (target, fixture, options) => {
-      let placed = 0
-      let refused = 0
-      const ids = fixture.orderProductIds
-      // Each add-to-cart + place cycle borrows a buyer no other connection is using, and gives it back after.
-      // (autocannon shares request objects between connections, so per-connection headers cannot carry the token.)
-      const idle = [...fixture.orderTokens]
-      const headers = (token: string) => ({ authorization: `Bearer ${token}`, 'content-type': 'application/json' })
-      const requests: Request[] = [
-        {
-          method: 'POST',
-          path: '/api/v1/cart/items',
-          setupRequest: (request, context) => {
-            context.token = idle.pop() ?? fixture.orderTokens[0]
-            const body = JSON.stringify({ product_id: ids[Math.floor(Math.random() * ids.length)], quantity: 1 })
-            return { ...request, headers: headers(context.token as string), body }
-          },
-        },
-        {
-          method: 'POST',
-          path: '/api/v1/orders',
-          setupRequest: (request, context) => ({ ...request, headers: headers(context.token as string), body: '{}' }),
-          onResponse: (status, _body, context) => {
-            if (status === 201) placed++
-            else refused++
-            idle.push(context.token as string)
-          },
-        },
-      ]
-      const result = await cannon('order', { ...options, connections: Math.min(options.connections, fixture.orderTokens.length) }, {
-        url: target.base,
-        requests,
-      })
-      result.notes = `${(placed / options.duration).toFixed(0)} orders/s placed (${placed} orders, ${refused} refused once sold out); req/s counts add-to-cart + place${result.notes ? `; ${result.notes}` : ''}`
+      const buyers = orderLoad(target, fixture, options)
+      const result = await buyers.run
+      result.notes = `${buyers.summary()}; req/s counts add-to-cart + place${result.notes ? `; ${result.notes}` : ''}`
       return [result]
+    },
+  },
+  mixed: {
+    cached: true,
+    run: async (target, fixture, options) => {
+      // The catalogue cache under order traffic: orders at full speed alongside the 200 cached filter combinations.
+      // Enough stock that every order of the run changes stock (a sold-out shop would flatter the cache).
+      const topUp = 100_000
+      for (const id of fixture.orderProductIds) {
+        const res = await fetch(`${target.base}/api/v1/products/${id}/stock`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${fixture.staffToken}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ delta: topUp }),
+        })
+        if (!res.ok) throw new Error(`stock top-up failed: ${res.status} ${await res.text()}`)
+        fixture.initialUnits += topUp
+      }
+      await warm(target.base, fixture.filters)
+      let hits = 0
+      let misses = 0
+      const lists = rotating(fixture.filters)
+      lists[0]!.onResponse = (_status, _body, _context, headers) => {
+        if (headers['x-cache'] === 'HIT') hits++
+        else misses++
+      }
+      const buyers = orderLoad(target, fixture, options)
+      const [listed, ordered] = await Promise.all([cannon('mixed: lists', options, { url: target.base, requests: lists }), buyers.run])
+      listed.notes = `cache hit rate ${((100 * hits) / Math.max(1, hits + misses)).toFixed(1)}% while orders run`
+      ordered.name = 'mixed: orders'
+      ordered.notes = buyers.summary()
+      return [listed, ordered]
     },
   },
   'ws-fanout': {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import pg from 'pg'
-import { inject } from 'vitest'
+import { afterAll, beforeAll, inject } from 'vitest'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { eq } from 'drizzle-orm'
 import { loadConfig, type Config } from '../src/config/index.js'
@@ -165,4 +165,21 @@ function silentLogger() {
   const noop = () => {}
   const logger = { level: 'silent', fatal: noop, error: noop, warn: noop, info: noop, debug: noop, trace: noop, silent: noop, child: () => logger }
   return logger as unknown as AppContext['log']
+}
+
+/**
+ * Two instances of the app on one database, cache and pub/sub, as behind a load balancer, for the file's tests:
+ * read `pair.a` and `pair.b` inside tests (they exist once beforeAll has run).
+ */
+export function twoInstances(options: { listen?: boolean } = {}): { a: TestApp; b: TestApp } {
+  const pair = {} as { a: TestApp; b: TestApp }
+  beforeAll(async () => {
+    pair.a = await createTestApp(options)
+    pair.b = await createTestApp({ ...options, shared: pair.a })
+  })
+  afterAll(async () => {
+    await pair.b?.close()
+    await pair.a?.close()
+  })
+  return pair
 }

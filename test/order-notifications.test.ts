@@ -1,19 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { type TestApp, type TestUser, createTestApp } from './helpers.js'
+import { type TestApp, type TestUser, twoInstances } from './helpers.js'
 import { addToCart, makeProduct } from './orders-fixtures.js'
 
 // The whole path, through the public API only: an order's status changes reach its owner's socket.
-let a: TestApp
-let b: TestApp
-beforeAll(async () => {
-  a = await createTestApp({ listen: true })
-  b = await createTestApp({ listen: true, shared: a })
-})
-afterAll(async () => {
-  await b?.close()
-  await a?.close()
-})
+const pair = twoInstances({ listen: true })
 
 interface Pushed {
   type: string
@@ -54,30 +45,30 @@ async function placeOrder(t: TestApp, user: TestUser): Promise<number> {
 
 describe('order status notifications, end to end', () => {
   it('stores and pushes placement, shipping, delivery and cancellation to the owner only, across instances', async () => {
-    const staff = await a.user({ staff: true })
-    const owner = await a.user()
-    const stranger = await a.user()
-    const onB = await listen(b, owner)
-    const strangerSocket = await listen(a, stranger)
+    const staff = await pair.a.user({ staff: true })
+    const owner = await pair.a.user()
+    const stranger = await pair.a.user()
+    const onB = await listen(pair.b, owner)
+    const strangerSocket = await listen(pair.a, stranger)
 
-    const orderId = await placeOrder(a, owner)
+    const orderId = await placeOrder(pair.a, owner)
     const placed = await until(() => onB.messages.find((m) => m.notification.order_id === orderId))
     expect(placed).toMatchObject({ type: 'order.status_changed', notification: { status: 'pending', previous_status: null, read: false } })
 
     for (const [status, previous] of [['shipped', 'pending'], ['delivered', 'shipped']] as const) {
       const started = Date.now()
-      const res = await a.request('PATCH', `/api/v1/orders/${orderId}/status`, { token: staff.access, body: { status } })
+      const res = await pair.a.request('PATCH', `/api/v1/orders/${orderId}/status`, { token: staff.access, body: { status } })
       expect(res.statusCode).toBe(200)
       const pushed = await until(() => onB.messages.find((m) => m.notification.status === status && m.notification.order_id === orderId))
       expect(pushed.notification.previous_status).toBe(previous)
       expect(Date.now() - started).toBeLessThan(1000)
     }
 
-    const second = await placeOrder(b, owner)
-    expect((await b.request('POST', `/api/v1/orders/${second}/cancel`, { token: owner.access })).statusCode).toBe(200)
+    const second = await placeOrder(pair.b, owner)
+    expect((await pair.b.request('POST', `/api/v1/orders/${second}/cancel`, { token: owner.access })).statusCode).toBe(200)
     await until(() => onB.messages.find((m) => m.notification.order_id === second && m.notification.status === 'cancelled'))
 
-    const stored = await a.request('GET', '/api/v1/notifications', { token: owner.access })
+    const stored = await pair.a.request('GET', '/api/v1/notifications', { token: owner.access })
     expect(stored.json().results.map((n: Pushed['notification']) => [n.order_id, n.status])).toEqual([
       [second, 'cancelled'],
       [second, 'pending'],
@@ -91,11 +82,11 @@ describe('order status notifications, end to end', () => {
   })
 
   it('a refused status change notifies nobody', async () => {
-    const staff = await a.user({ staff: true })
-    const owner = await a.user()
-    const orderId = await placeOrder(a, owner)
-    const socket = await listen(a, owner)
-    const res = await a.request('PATCH', `/api/v1/orders/${orderId}/status`, { token: staff.access, body: { status: 'delivered' } })
+    const staff = await pair.a.user({ staff: true })
+    const owner = await pair.a.user()
+    const orderId = await placeOrder(pair.a, owner)
+    const socket = await listen(pair.a, owner)
+    const res = await pair.a.request('PATCH', `/api/v1/orders/${orderId}/status`, { token: staff.access, body: { status: 'delivered' } })
     expect(res.statusCode).toBe(409)
     await new Promise((r) => setTimeout(r, 200))
     expect(socket.messages).toEqual([])

@@ -1,18 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { type TestApp, createTestApp } from './helpers.js'
+import { type TestApp, twoInstances } from './helpers.js'
 
 // Two instances on one database and one pub/sub, as behind a load balancer.
-let a: TestApp
-let b: TestApp
-beforeAll(async () => {
-  a = await createTestApp({ listen: true })
-  b = await createTestApp({ listen: true, shared: a })
-})
-afterAll(async () => {
-  await b?.close()
-  await a?.close()
-})
+const pair = twoInstances({ listen: true })
 
 const me = (t: TestApp, token: string) => t.request('GET', '/api/v1/me', { token }).then((r) => r.statusCode)
 
@@ -27,67 +18,67 @@ async function eventually(check: () => Promise<boolean>, ms = 1000): Promise<boo
 
 describe('instant revocation', () => {
   it('logout retires the user’s access tokens on every instance at once', async () => {
-    const u = await a.user()
+    const u = await pair.a.user()
     // Both instances have the user's session state mirrored before the logout.
-    expect(await me(a, u.access)).toBe(200)
-    expect(await me(b, u.access)).toBe(200)
-    expect((await a.request('POST', '/api/v1/auth/logout', { token: u.access, body: { refresh: u.refresh } })).statusCode).toBe(205)
-    expect(await me(a, u.access)).toBe(401)
-    expect(await eventually(async () => (await me(b, u.access)) === 401)).toBe(true)
+    expect(await me(pair.a, u.access)).toBe(200)
+    expect(await me(pair.b, u.access)).toBe(200)
+    expect((await pair.a.request('POST', '/api/v1/auth/logout', { token: u.access, body: { refresh: u.refresh } })).statusCode).toBe(205)
+    expect(await me(pair.a, u.access)).toBe(401)
+    expect(await eventually(async () => (await me(pair.b, u.access)) === 401)).toBe(true)
   })
 
   it('POST /auth/sessions/revoke ends every session of the caller', async () => {
-    const u = await a.user()
-    const second = (await a.request('POST', '/api/v1/auth/token', { body: { email: u.email, password: u.password } })).json()
-    expect(await me(b, second.access)).toBe(200)
-    const res = await a.request('POST', '/api/v1/auth/sessions/revoke', { token: u.access })
+    const u = await pair.a.user()
+    const second = (await pair.a.request('POST', '/api/v1/auth/token', { body: { email: u.email, password: u.password } })).json()
+    expect(await me(pair.b, second.access)).toBe(200)
+    const res = await pair.a.request('POST', '/api/v1/auth/sessions/revoke', { token: u.access })
     expect(res.statusCode).toBe(204)
-    expect(await me(a, u.access)).toBe(401)
-    expect(await eventually(async () => (await me(b, second.access)) === 401)).toBe(true)
+    expect(await me(pair.a, u.access)).toBe(401)
+    expect(await eventually(async () => (await me(pair.b, second.access)) === 401)).toBe(true)
     for (const refresh of [u.refresh, second.refresh]) {
-      expect((await b.request('POST', '/api/v1/auth/token/refresh', { body: { refresh } })).statusCode).toBe(401)
+      expect((await pair.b.request('POST', '/api/v1/auth/token/refresh', { body: { refresh } })).statusCode).toBe(401)
     }
-    expect((await b.request('POST', '/api/v1/auth/token', { body: { email: u.email, password: u.password } })).statusCode).toBe(200)
+    expect((await pair.b.request('POST', '/api/v1/auth/token', { body: { email: u.email, password: u.password } })).statusCode).toBe(200)
   })
 
   it('staff can end another user’s sessions; others cannot', async () => {
-    const staff = await a.user({ staff: true })
-    const u = await a.user()
-    const other = await a.user()
-    expect(await me(b, u.access)).toBe(200)
-    const refused = await a.request('POST', '/api/v1/auth/sessions/revoke', { token: other.access, body: { user_id: u.id } })
+    const staff = await pair.a.user({ staff: true })
+    const u = await pair.a.user()
+    const other = await pair.a.user()
+    expect(await me(pair.b, u.access)).toBe(200)
+    const refused = await pair.a.request('POST', '/api/v1/auth/sessions/revoke', { token: other.access, body: { user_id: u.id } })
     expect(refused.statusCode).toBe(403)
-    expect(await me(b, u.access)).toBe(200)
-    const missing = await a.request('POST', '/api/v1/auth/sessions/revoke', { token: staff.access, body: { user_id: 987654 } })
+    expect(await me(pair.b, u.access)).toBe(200)
+    const missing = await pair.a.request('POST', '/api/v1/auth/sessions/revoke', { token: staff.access, body: { user_id: 987654 } })
     expect(missing.statusCode).toBe(404)
-    const res = await a.request('POST', '/api/v1/auth/sessions/revoke', { token: staff.access, body: { user_id: u.id } })
+    const res = await pair.a.request('POST', '/api/v1/auth/sessions/revoke', { token: staff.access, body: { user_id: u.id } })
     expect(res.statusCode).toBe(204)
-    expect(await eventually(async () => (await me(b, u.access)) === 401)).toBe(true)
-    expect(await me(b, staff.access)).toBe(200)
+    expect(await eventually(async () => (await me(pair.b, u.access)) === 401)).toBe(true)
+    expect(await me(pair.b, staff.access)).toBe(200)
   })
 
   it('password change and deactivation through one instance lock the user out of the other', async () => {
-    const staff = await a.user({ staff: true })
-    const u = await a.user()
-    expect(await me(b, u.access)).toBe(200)
-    await a.request('POST', '/api/v1/me/password', { token: u.access, body: { old_password: u.password, new_password: 'Fresh-Passphrase-88' } })
-    expect(await eventually(async () => (await me(b, u.access)) === 401)).toBe(true)
+    const staff = await pair.a.user({ staff: true })
+    const u = await pair.a.user()
+    expect(await me(pair.b, u.access)).toBe(200)
+    await pair.a.request('POST', '/api/v1/me/password', { token: u.access, body: { old_password: u.password, new_password: 'Fresh-Passphrase-88' } })
+    expect(await eventually(async () => (await me(pair.b, u.access)) === 401)).toBe(true)
 
-    const v = await a.user()
-    expect(await me(b, v.access)).toBe(200)
-    await a.request('PATCH', `/api/v1/users/${v.id}`, { token: staff.access, body: { is_active: false } })
-    expect(await eventually(async () => (await me(b, v.access)) === 401)).toBe(true)
-    expect((await b.request('POST', '/api/v1/auth/token/refresh', { body: { refresh: v.refresh } })).statusCode).toBe(401)
-    await a.request('PATCH', `/api/v1/users/${v.id}`, { token: staff.access, body: { is_active: true } })
-    expect((await b.request('POST', '/api/v1/auth/token', { body: { email: v.email, password: v.password } })).statusCode).toBe(200)
+    const v = await pair.a.user()
+    expect(await me(pair.b, v.access)).toBe(200)
+    await pair.a.request('PATCH', `/api/v1/users/${v.id}`, { token: staff.access, body: { is_active: false } })
+    expect(await eventually(async () => (await me(pair.b, v.access)) === 401)).toBe(true)
+    expect((await pair.b.request('POST', '/api/v1/auth/token/refresh', { body: { refresh: v.refresh } })).statusCode).toBe(401)
+    await pair.a.request('PATCH', `/api/v1/users/${v.id}`, { token: staff.access, body: { is_active: true } })
+    expect((await pair.b.request('POST', '/api/v1/auth/token', { body: { email: v.email, password: v.password } })).statusCode).toBe(200)
   })
 
   it('an authenticated request costs no database query once the session is mirrored', async () => {
-    const u = await a.user()
-    expect(await me(a, u.access)).toBe(200)
-    a.queries.length = 0
-    await a.request('POST', '/api/v1/auth/token/verify', { body: { token: u.access } })
-    expect(a.queries).toEqual([])
+    const u = await pair.a.user()
+    expect(await me(pair.a, u.access)).toBe(200)
+    pair.a.queries.length = 0
+    await pair.a.request('POST', '/api/v1/auth/token/verify', { body: { token: u.access } })
+    expect(pair.a.queries).toEqual([])
   })
 })
 
@@ -103,12 +94,12 @@ function closeCode(t: TestApp, token: string): Promise<number> {
 
 describe('open sockets', () => {
   it('are closed with 4401 on every instance when the sessions are revoked', async () => {
-    const u = await a.user()
-    const opened = [closeCode(a, u.access), closeCode(b, u.access)]
+    const u = await pair.a.user()
+    const opened = [closeCode(pair.a, u.access), closeCode(pair.b, u.access)]
     // Both sockets are authenticated once they answer a ping; give them a moment to register.
     await new Promise((r) => setTimeout(r, 300))
     const started = Date.now()
-    await b.request('POST', '/api/v1/auth/sessions/revoke', { token: u.access })
+    await pair.b.request('POST', '/api/v1/auth/sessions/revoke', { token: u.access })
     expect(await Promise.all(opened)).toEqual([4401, 4401])
     expect(Date.now() - started).toBeLessThan(1000)
   })
@@ -116,15 +107,15 @@ describe('open sockets', () => {
 
 describe('account administration', () => {
   it('is staff only and validates input', async () => {
-    const staff = await a.user({ staff: true })
-    const u = await a.user()
-    expect((await a.request('GET', '/api/v1/users', { token: u.access })).statusCode).toBe(403)
-    expect((await a.request('GET', '/api/v1/users')).statusCode).toBe(401)
-    const list = await a.request('GET', `/api/v1/users?search=${encodeURIComponent(u.email)}`, { token: staff.access })
+    const staff = await pair.a.user({ staff: true })
+    const u = await pair.a.user()
+    expect((await pair.a.request('GET', '/api/v1/users', { token: u.access })).statusCode).toBe(403)
+    expect((await pair.a.request('GET', '/api/v1/users')).statusCode).toBe(401)
+    const list = await pair.a.request('GET', `/api/v1/users?search=${encodeURIComponent(u.email)}`, { token: staff.access })
     expect(list.json()).toMatchObject({ count: 1, results: [{ id: u.id, email: u.email, is_active: true }] })
-    expect((await a.request('GET', '/api/v1/users/999999', { token: staff.access })).statusCode).toBe(404)
-    expect((await a.request('GET', '/api/v1/users/abc', { token: staff.access })).statusCode).toBe(404)
-    const bad = await a.request('PATCH', `/api/v1/users/${u.id}`, { token: staff.access, body: { is_active: 'no' } })
+    expect((await pair.a.request('GET', '/api/v1/users/999999', { token: staff.access })).statusCode).toBe(404)
+    expect((await pair.a.request('GET', '/api/v1/users/abc', { token: staff.access })).statusCode).toBe(404)
+    const bad = await pair.a.request('PATCH', `/api/v1/users/${u.id}`, { token: staff.access, body: { is_active: 'no' } })
     expect(bad.statusCode).toBe(400)
     expect(bad.json()).toEqual({ is_active: ['Must be a valid boolean.'] })
   })

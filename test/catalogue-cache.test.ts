@@ -293,7 +293,7 @@ describe('no stale window', () => {
     const product = await newProduct(c, { price: '10.00' })
     const url = list(`category=${c}&max_price=15`)
     await warm(url)
-    let inFlight!: { cache: string | undefined; ids: number[] }
+    let inFlight!: Awaited<ReturnType<typeof read>>
     await t.ctx.cache.invalidate(async (mark) => {
       await mark([`m:${c}:price`, `product:${product.id}`])
       inFlight = await read(url)

@@ -11,9 +11,37 @@ export interface Lookup {
   stamp: string | null
 }
 
+/**
+ * A family of entries, one per id (products): entry `${key}${id}` under `scopes` with every `*` replaced by the id.
+ * The backend prepends the epoch scope itself, as `VersionedCache` does for single entries.
+ */
+export interface ItemFamily {
+  key: string
+  scopes: readonly string[]
+}
+
+/**
+ * A list entry holds which items a list answer shows, apart from the items themselves:
+ * `ids` (comma-separated) `\n` `head` `\n` `tail`; the answer is head + the items joined by commas + tail.
+ */
+export interface ListLookup {
+  /** Every entry was found: the assembled answer. */
+  body: string | null
+  /** The list entry, when found but some item was not (or a write to one was in flight). */
+  list: { ids: string[]; head: string; tail: string; items: Lookup[] } | null
+  /** The list entry's fill stamp when it was not found (null: a write is in flight). */
+  stamp: string | null
+}
+
 export interface CacheBackend {
   readonly kind: 'redis' | 'memory'
   lookup(key: string, scopes: readonly string[]): Promise<Lookup>
+  /**
+   * One round trip: the list entry under its scopes' generations and, when found, each of its items under the
+   * item's own generations. `scopes` include the epoch (as in `lookup`).
+   */
+  lookupList(key: string, scopes: readonly string[], family: ItemFamily): Promise<ListLookup>
+  lookupItems(ids: readonly string[], family: ItemFamily): Promise<Lookup[]>
   fill(key: string, stamp: string, value: string, ttlSeconds: number): Promise<void>
   /** Marks writes in flight on the scopes: until endWrite, readers bypass the cache for them. */
   beginWrite(scopes: readonly string[]): Promise<void>
@@ -26,6 +54,17 @@ export interface CacheBackend {
 /** A write in flight that never ends (a crashed process) stops bypassing the cache after this long. */
 export const WRITE_MARK_TTL_SECONDS = 60
 
+/** Every lookup also depends on this scope, so one bump invalidates everything (after a missed invalidation). */
+export const EPOCH = 'epoch'
+
 export function newToken(): string {
   return Math.random().toString(36).slice(2, 10)
+}
+
+export function listEntry(ids: readonly (string | number)[], head: string, tail: string): string {
+  return `${ids.join(',')}\n${head}\n${tail}`
+}
+
+export function itemScopes(family: ItemFamily, id: string): string[] {
+  return [EPOCH, ...family.scopes.map((s) => s.replace('*', id))]
 }

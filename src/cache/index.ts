@@ -1,12 +1,10 @@
 import type { FastifyBaseLogger } from 'fastify'
-import type { CacheBackend } from './backend.js'
+import { type CacheBackend, EPOCH, type ItemFamily, type Lookup, listEntry } from './backend.js'
 import { MemoryCacheBackend } from './memory.js'
 import { RedisCacheBackend } from './redis.js'
 
-export type { CacheBackend } from './backend.js'
-
-/** Every lookup also depends on this scope, so one bump invalidates everything (after a missed invalidation). */
-const EPOCH = 'epoch'
+export type { CacheBackend, ItemFamily } from './backend.js'
+export { EPOCH } from './backend.js'
 
 export interface CacheStats {
   hits: number
@@ -19,6 +17,22 @@ export interface CachedRead {
   hit: boolean
 }
 
+/** What a list answer holds apart from its items: their ids, and the text around them. */
+export interface ListAnswer {
+  ids: string[]
+  head: string
+  tail: string
+}
+
+export interface ListSource {
+  /** Which items the answer shows (a database query for ids only). */
+  list: () => Promise<ListAnswer>
+  /** The serialized items with these ids; an id missing from the map no longer exists. */
+  items: (ids: readonly string[]) => Promise<Map<string, string>>
+}
+
+const assemble = (list: ListAnswer, items: readonly string[]) => list.head + items.join(',') + list.tail
+
 /**
  * Cache-aside reads with exact invalidation and no stale window:
  * - writers mark their scopes before their transaction commits and bump them after (`invalidate`);
@@ -29,6 +43,8 @@ export interface CachedRead {
 export class VersionedCache {
   readonly stats: CacheStats = { hits: 0, misses: 0, errors: 0 }
   private readonly inflight = new Map<string, Promise<string>>()
+  private readonly inflightLists = new Map<string, Promise<ListAnswer>>()
+  private readonly inflightItems = new Map<string, Promise<string | null>>()
   private repairing = false
 
   constructor(
@@ -74,6 +90,133 @@ export class VersionedCache {
       this.inflight.set(flightKey, flight)
     }
     return { body: await flight, hit: false }
+  }
+
+  /**
+   * A list answer assembled from a list entry (which items, and the text around them) and one entry per item, all
+   * read in one round trip. A write to one item then costs that item's entry only, and lists stay cached unless the
+   * write changes which items they hold. The answer is put together by concatenating the stored item texts.
+   *
+   * `hit` is true only when the list entry and every item entry were found: an answer that needed the database
+   * for any part of it is a MISS.
+   */
+  async readList(key: string, scopes: readonly string[], family: ItemFamily, source: ListSource): Promise<CachedRead> {
+    if (!this.enabled || this.repairing) return this.readListThrough(source)
+    let found
+    try {
+      found = await this.backend.lookupList(key, [EPOCH, ...scopes], family)
+    } catch (err) {
+      this.failed('lookup', err)
+      return this.readListThrough(source)
+    }
+    if (found.body !== null) {
+      this.stats.hits++
+      return { body: found.body, hit: true }
+    }
+    this.stats.misses++
+    let list: ListAnswer
+    let lookups: Lookup[]
+    if (found.list) {
+      list = found.list
+      lookups = found.list.items
+    } else {
+      if (found.stamp === null) return this.readListThrough(source)
+      list = await this.loadList(key, found.stamp, source)
+      lookups = await this.backend.lookupItems(list.ids, family).catch((err) => {
+        this.failed('lookup', err)
+        return list.ids.map(() => ({ value: null, stamp: null }))
+      })
+    }
+    const items = await this.resolveItems(list.ids, lookups, family, source.items)
+    // An item gone from the database was deleted after the list entry was read: answer from the database alone.
+    if (items === null) return this.readListThrough(source)
+    return { body: assemble(list, items), hit: false }
+  }
+
+  /**
+   * Refills item entries after a write (called once it has committed), so readers keep hitting: under order
+   * traffic the products being bought are the ones read most.
+   */
+  async refreshItems(ids: readonly string[], family: ItemFamily, load: ListSource['items']): Promise<void> {
+    if (!this.enabled || this.repairing || !ids.length) return
+    try {
+      await this.resolveItems(ids, await this.backend.lookupItems(ids, family), family, load)
+    } catch (err) {
+      this.failed('refresh', err)
+    }
+  }
+
+  private async readListThrough(source: ListSource): Promise<CachedRead> {
+    // The ids and the items are two statements: an item deleted in between is retried once more, then left out.
+    for (let attempt = 0; ; attempt++) {
+      const list = await source.list()
+      const found = await source.items(list.ids)
+      const items = list.ids.map((id) => found.get(id))
+      if (items.every((i) => i !== undefined) || attempt === 2) {
+        return { body: assemble(list, items.filter((i) => i !== undefined)), hit: false }
+      }
+    }
+  }
+
+  private loadList(key: string, stamp: string, source: ListSource): Promise<ListAnswer> {
+    const flightKey = `${key}@${stamp}`
+    let flight = this.inflightLists.get(flightKey)
+    if (!flight) {
+      flight = source
+        .list()
+        .then(async (list) => {
+          await this.backend
+            .fill(key, stamp, listEntry(list.ids, list.head, list.tail), this.ttlSeconds)
+            .catch((err) => this.failed('fill', err))
+          return list
+        })
+        .finally(() => this.inflightLists.delete(flightKey))
+      this.inflightLists.set(flightKey, flight)
+    }
+    return flight
+  }
+
+  /**
+   * The items' texts, loading the missing ones in one batch (and sharing loads already under way for the same
+   * generation), filling each under the stamp read before the database was; null if one no longer exists.
+   */
+  private async resolveItems(
+    ids: readonly string[],
+    lookups: readonly Lookup[],
+    family: ItemFamily,
+    load: ListSource['items'],
+  ): Promise<string[] | null> {
+    const values: (string | null | Promise<string | null>)[] = lookups.map((l) => l.value)
+    const batch: { index: number; stamp: string | null }[] = []
+    for (let i = 0; i < ids.length; i++) {
+      if (values[i] !== null) continue
+      const stamp = lookups[i]!.stamp
+      const shared = stamp === null ? undefined : this.inflightItems.get(`${family.key}${ids[i]}@${stamp}`)
+      if (shared) values[i] = shared
+      else batch.push({ index: i, stamp })
+    }
+    if (batch.length) {
+      const loaded = load(batch.map((b) => ids[b.index]!))
+      for (const { index, stamp } of batch) {
+        const id = ids[index]!
+        const key = `${family.key}${id}`
+        const one = loaded.then(async (found) => {
+          const value = found.get(id) ?? null
+          if (value !== null && stamp !== null) {
+            await this.backend.fill(key, stamp, value, this.ttlSeconds).catch((err) => this.failed('fill', err))
+          }
+          return value
+        })
+        values[index] = one
+        if (stamp !== null) {
+          const flightKey = `${key}@${stamp}`
+          this.inflightItems.set(flightKey, one)
+          void one.finally(() => this.inflightItems.delete(flightKey)).catch(() => {})
+        }
+      }
+    }
+    const resolved = await Promise.all(values)
+    return resolved.every((v) => v !== null) ? (resolved as string[]) : null
   }
 
   /**

@@ -1,4 +1,12 @@
-import { type CacheBackend, type Lookup, WRITE_MARK_TTL_SECONDS, newToken } from './backend.js'
+import {
+  type CacheBackend,
+  type ItemFamily,
+  type ListLookup,
+  type Lookup,
+  WRITE_MARK_TTL_SECONDS,
+  itemScopes,
+  newToken,
+} from './backend.js'
 
 interface Entry {
   value: string
@@ -33,8 +41,8 @@ export class MemoryCacheBackend implements CacheBackend {
     return true
   }
 
-  async lookup(key: string, scopes: readonly string[]): Promise<Lookup> {
-    const now = Date.now()
+  /** Synchronous, so that a list and its items are read at one instant, as the Redis script does. */
+  private find(key: string, scopes: readonly string[], now: number): Lookup {
     const tokens: string[] = []
     for (const scope of scopes) {
       if (this.writing(scope, now)) return { value: null, stamp: null }
@@ -52,6 +60,35 @@ export class MemoryCacheBackend implements CacheBackend {
     this.entries.delete(full)
     this.entries.set(full, entry)
     return { value: entry.value, stamp }
+  }
+
+  async lookup(key: string, scopes: readonly string[]): Promise<Lookup> {
+    return this.find(key, scopes, Date.now())
+  }
+
+  async lookupList(key: string, scopes: readonly string[], family: ItemFamily): Promise<ListLookup> {
+    const now = Date.now()
+    const found = this.find(key, scopes, now)
+    if (found.value === null) return { body: null, list: null, stamp: found.stamp }
+    const value = found.value
+    const a = value.indexOf('\n')
+    const b = value.indexOf('\n', a + 1)
+    const ids = a > 0 ? value.slice(0, a).split(',') : []
+    const head = value.slice(a + 1, b)
+    const tail = value.slice(b + 1)
+    const items = this.findItems(ids, family, now)
+    if (items.every((i) => i.value !== null)) {
+      return { body: head + items.map((i) => i.value).join(',') + tail, list: null, stamp: found.stamp }
+    }
+    return { body: null, list: { ids, head, tail, items }, stamp: found.stamp }
+  }
+
+  private findItems(ids: readonly string[], family: ItemFamily, now: number): Lookup[] {
+    return ids.map((id) => this.find(family.key + id, itemScopes(family, id), now))
+  }
+
+  async lookupItems(ids: readonly string[], family: ItemFamily): Promise<Lookup[]> {
+    return this.findItems(ids, family, Date.now())
   }
 
   async fill(key: string, stamp: string, value: string, ttlSeconds: number): Promise<void> {

@@ -1,5 +1,12 @@
 import { Redis } from 'ioredis'
-import { type CacheBackend, type Lookup, WRITE_MARK_TTL_SECONDS, newToken } from './backend.js'
+import {
+  type CacheBackend,
+  type ItemFamily,
+  type ListLookup,
+  type Lookup,
+  WRITE_MARK_TTL_SECONDS,
+  newToken,
+} from './backend.js'
 
 // Generation tokens are random, not counters: if Redis evicts or loses a token, a fresh one can never revive
 // entries stored under an older one.
@@ -16,6 +23,84 @@ for i = 2, #KEYS do
 end
 local stamp = table.concat(tokens, '.')
 return {redis.call('GET', KEYS[1] .. '@' .. stamp), stamp}
+`
+
+/**
+ * Shared by the list and items scripts. ARGV: [1] token seed, [2] key prefix (ioredis prefixes KEYS only, and item
+ * keys are derived from ids), [3] item key, [4] number of item scope templates, then the templates ('*' = the id).
+ * Generations are memoized per call: the epoch and category-names scopes are read once for a whole page.
+ */
+const ITEM_HELPERS = `
+local seed, prefix, itemKey, ntemplates = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local memo, fresh = {}, 0
+local function token(k)
+  local t = memo[k]
+  if t ~= nil then return t end
+  if redis.call('EXISTS', k .. ':w') == 1 then
+    t = false
+  else
+    t = redis.call('GET', k)
+    if not t then
+      fresh = fresh + 1
+      t = seed .. fresh
+      redis.call('SET', k, t)
+    end
+  end
+  memo[k] = t
+  return t
+end
+local function stampOf(keys)
+  local tokens = {}
+  for i = 1, #keys do
+    local t = token(keys[i])
+    if not t then return false end
+    tokens[i] = t
+  end
+  return table.concat(tokens, '.')
+end
+local function item(id)
+  local keys = {prefix .. 'epoch'}
+  for i = 1, ntemplates do keys[i + 1] = prefix .. string.gsub(ARGV[4 + i], '%*', id) end
+  local s = stampOf(keys)
+  if not s then return false, false end
+  local v = redis.call('GET', prefix .. itemKey .. id .. '@' .. s)
+  if v then return v, false end
+  return false, s
+end
+`
+
+// KEYS: the list entry, then its scopes. Replies {body} when the list and every item were found; {false, stamp}
+// when the list was not (stamp false: a write is in flight); else {ids, head, tail, value1, stamp1, ...}.
+const LOOKUP_LIST = `${ITEM_HELPERS}
+local scopes = {}
+for i = 2, #KEYS do scopes[i - 1] = KEYS[i] end
+local listStamp = stampOf(scopes)
+if not listStamp then return {false, false} end
+local entry = redis.call('GET', KEYS[1] .. '@' .. listStamp)
+if not entry then return {false, listStamp} end
+local a = string.find(entry, '\\n', 1, true)
+local b = string.find(entry, '\\n', a + 1, true)
+local ids, head, tail = string.sub(entry, 1, a - 1), string.sub(entry, a + 1, b - 1), string.sub(entry, b + 1)
+local out, parts, all = {ids, head, tail}, {}, true
+for id in string.gmatch(ids, '[^,]+') do
+  local v, s = item(id)
+  out[#out + 1] = v
+  out[#out + 1] = s
+  if v then parts[#parts + 1] = v else all = false end
+end
+if all then return {head .. table.concat(parts, ',') .. tail} end
+return out
+`
+
+// ARGV after the templates: the ids. Replies {value1, stamp1, ...}.
+const LOOKUP_ITEMS = `${ITEM_HELPERS}
+local out = {}
+for i = 5 + ntemplates, #ARGV do
+  local v, s = item(ARGV[i])
+  out[#out + 1] = v
+  out[#out + 1] = s
+end
+return out
 `
 
 const BEGIN_WRITE = `
@@ -36,6 +121,8 @@ return 1
 
 type Scripted = Redis & {
   cacheLookup(...args: (string | number)[]): Promise<[string | null, string | null]>
+  cacheLookupList(...args: (string | number)[]): Promise<(string | null)[]>
+  cacheLookupItems(...args: (string | number)[]): Promise<(string | null)[]>
   cacheBeginWrite(...args: (string | number)[]): Promise<number>
   cacheEndWrite(...args: (string | number)[]): Promise<number>
 }
@@ -44,9 +131,12 @@ export class RedisCacheBackend implements CacheBackend {
   readonly kind = 'redis' as const
   private readonly redis: Scripted
 
+  private readonly keyPrefix: string
+
   constructor(url: string, prefix: string) {
+    this.keyPrefix = `${prefix}c:`
     const redis = new Redis(url, {
-      keyPrefix: `${prefix}c:`,
+      keyPrefix: this.keyPrefix,
       // Fail fast while disconnected: callers fall back to the database instead of queueing behind an outage.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
@@ -56,6 +146,8 @@ export class RedisCacheBackend implements CacheBackend {
     })
     redis.on('error', () => {})
     redis.defineCommand('cacheLookup', { lua: LOOKUP })
+    redis.defineCommand('cacheLookupList', { lua: LOOKUP_LIST })
+    redis.defineCommand('cacheLookupItems', { lua: LOOKUP_ITEMS })
     redis.defineCommand('cacheBeginWrite', { lua: BEGIN_WRITE })
     redis.defineCommand('cacheEndWrite', { lua: END_WRITE })
     this.redis = redis as Scripted
@@ -68,6 +160,23 @@ export class RedisCacheBackend implements CacheBackend {
   async lookup(key: string, scopes: readonly string[]): Promise<Lookup> {
     const [value, stamp] = await this.redis.cacheLookup(scopes.length + 1, key, ...scopes, newToken())
     return { value: value ?? null, stamp: stamp ?? null }
+  }
+
+  private familyArgs(family: ItemFamily): (string | number)[] {
+    return [newToken(), this.keyPrefix, family.key, family.scopes.length, ...family.scopes]
+  }
+
+  async lookupList(key: string, scopes: readonly string[], family: ItemFamily): Promise<ListLookup> {
+    const reply = await this.redis.cacheLookupList(scopes.length + 1, key, ...scopes, ...this.familyArgs(family))
+    if (reply.length === 1) return { body: reply[0]!, list: null, stamp: null }
+    if (reply.length === 2) return { body: null, list: null, stamp: reply[1] ?? null }
+    const ids = reply[0] ? reply[0].split(',') : []
+    return { body: null, list: { ids, head: reply[1]!, tail: reply[2]!, items: pairs(reply, 3) }, stamp: null }
+  }
+
+  async lookupItems(ids: readonly string[], family: ItemFamily): Promise<Lookup[]> {
+    if (!ids.length) return []
+    return pairs(await this.redis.cacheLookupItems(0, ...this.familyArgs(family), ...ids), 0)
   }
 
   async fill(key: string, stamp: string, value: string, ttlSeconds: number): Promise<void> {
@@ -89,4 +198,10 @@ export class RedisCacheBackend implements CacheBackend {
   async close(): Promise<void> {
     this.redis.disconnect()
   }
+}
+
+function pairs(reply: (string | null)[], from: number): Lookup[] {
+  const out: Lookup[] = []
+  for (let i = from; i < reply.length; i += 2) out.push({ value: reply[i] ?? null, stamp: reply[i + 1] ?? null })
+  return out
 }

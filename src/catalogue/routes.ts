@@ -3,7 +3,7 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import type { AppContext } from '../context.js'
 import type { CachedRead } from '../cache/index.js'
 import { Detail, Paginated, type PageOrigin, pageRequest } from '../http/pagination.js'
-import { categoryDetailScopes, productCountScopes, productDetailScopes, scopes } from './invalidation.js'
+import { categoryDetailScopes, productDetailScopes, productFamily, productListScopes, scopes } from './invalidation.js'
 import { filterKey, parseProductQuery } from './query.js'
 import {
   CategoryBody,
@@ -148,14 +148,16 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
     async (request, reply) => {
       const list = parseProductQuery(request.query)
       const { key, origin } = canonicalOrigin(request, list.canonical)
+      // Counts are cached apart (keyed by filters only), so pages of one filter share theirs; a count's scopes are
+      // a subset of its pages' scopes, so whatever makes a count stale makes its pages stale too.
       const counted: catalogue.CountSource = async (load) => {
-        const countScopes = productCountScopes(list.filters.inStock !== null)
-        const read = await ctx.cache.read(`pc:${filterKey(list)}`, countScopes, async () => String(await load()))
+        const read = await ctx.cache.read(`pc:${filterKey(list)}`, productListScopes(list.filters, null), async () => String(await load()))
         return Number(read.body)
       }
-      const read = await ctx.cache.read(`pl:${key}`, [scopes.productLists], async () =>
-        json(await catalogue.listProducts(ctx.db, origin, list, counted)),
-      )
+      const read = await ctx.cache.readList(`pl:${key}`, productListScopes(list.filters, list.ordering), productFamily, {
+        list: () => catalogue.listProductIds(ctx.db, origin, list, counted),
+        items: (ids) => catalogue.productTexts(ctx.db, ids),
+      })
       return sendCached(reply, read)
     },
   )

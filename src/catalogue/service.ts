@@ -1,12 +1,18 @@
 import { type SQL, and, asc, count, desc, eq, inArray, sql } from 'drizzle-orm'
 import type { AppContext } from '../context.js'
-import type { Queryable } from '../db/index.js'
+import type { Queryable, Tx } from '../db/index.js'
 import { categories, orderItems, products } from '../db/schema.js'
 import { ApiError, conflict, notFound, validation, type FieldErrors } from '../http/errors.js'
 import { type Page, type PageOrigin, type PageRequest, buildPage, selfUrl } from '../http/pagination.js'
 import { isUniqueViolation } from '../auth/service.js'
 import { parseMoney } from './decimal.js'
-import { categoryWriteScopes, productWriteScopes, stockChangeScopes } from './invalidation.js'
+import {
+  type ProductFacts,
+  categoryWriteScopes,
+  productChangeScopes,
+  productFamily,
+  stockChangeScopes,
+} from './invalidation.js'
 import {
   type CursorPosition,
   type ProductFilters,
@@ -151,40 +157,57 @@ function keysetCondition(request: ProductListRequest, at: CursorPosition): SQL {
   return sql`(${column}, ${products.id}) ${op} (${at.value}${cast}, ${at.id})`
 }
 
-export type ProductPage = Page<ProductOut> | Omit<Page<ProductOut>, 'count'>
-
 /** Where a product count comes from: the database, or a cache wrapped around the given loader. */
 export type CountSource = (load: () => Promise<number>) => Promise<number>
 
-export async function listProducts(
+/** A page without its products: which ids it shows, in order, and its JSON text before and after them. */
+export interface ProductPageFrame {
+  ids: string[]
+  head: string
+  tail: string
+}
+
+/** `{..."results":[]}` split around the empty array, so stored product texts can be concatenated in. */
+function frame(ids: readonly number[], envelope: object): ProductPageFrame {
+  const text = JSON.stringify(envelope)
+  if (!text.endsWith('[]}')) throw new Error('a page envelope must end with its results')
+  return { ids: ids.map(String), head: text.slice(0, -2), tail: text.slice(-2) }
+}
+
+/**
+ * One page of a product list, ids only (the products' own texts are cached and loaded apart, by id): an
+ * index-only scan where an index matches. Page numbers add the count; keyset pages omit it.
+ */
+export async function listProductIds(
   db: Queryable,
   base: PageOrigin,
   request: ProductListRequest,
   countSource: CountSource = (load) => load(),
-): Promise<ProductPage> {
+): Promise<ProductPageFrame> {
   const conditions = filterConditions(request.filters)
   const { page, cursor } = request
   if (cursor === null) {
     const rows = db
-      .select(productColumns)
+      .select({ id: products.id })
       .from(products)
-      .innerJoin(categories, eq(categories.id, products.categoryId))
       .where(and(...conditions))
       .orderBy(...orderBy(request))
       .limit(page.limit)
       .offset(page.offset)
     const total = countSource(() => countOf(db.select({ n: count() }).from(products).where(and(...conditions))))
     const result = await paged(base, page, rows, total)
-    return { ...result, results: result.results.map(serializeProduct) }
+    return frame(
+      result.results.map((r) => r.id),
+      { ...result, results: [] },
+    )
   }
 
   const field = sortField(request.ordering)
   const backward = cursor !== 'start' && cursor.backward
   if (cursor !== 'start') conditions.push(keysetCondition(request, cursor))
   const fetched = await db
-    .select({ ...productColumns, sortKey: field === 'id' ? sql<null>`NULL` : sortColumns[field].key })
+    .select({ id: products.id, sortKey: field === 'id' ? sql<null>`NULL` : sortColumns[field].key })
     .from(products)
-    .innerJoin(categories, eq(categories.id, products.categoryId))
     .where(and(...conditions))
     .orderBy(...orderBy(request, backward))
     .limit(page.limit + 1)
@@ -195,11 +218,28 @@ export async function listProducts(
     row ? selfUrl(base, { cursor: encodeCursor(request.ordering, { value: row.sortKey, id: row.id, backward: towardsStart }) }) : null
   const hasNext = backward || more
   const hasPrevious = backward ? more : cursor !== 'start'
-  return {
-    next: hasNext ? link(rows.at(-1), false) : null,
-    previous: hasPrevious ? link(rows[0], true) : null,
-    results: rows.map(serializeProduct),
-  }
+  return frame(
+    rows.map((r) => r.id),
+    { next: hasNext ? link(rows.at(-1), false) : null, previous: hasPrevious ? link(rows[0], true) : null, results: [] },
+  )
+}
+
+/** The JSON text of each live product among `ids`, in one query; retired and missing ones are absent. */
+export async function productTexts(db: Queryable, ids: readonly string[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>()
+  if (!ids.length) return out
+  const rows = await db
+    .select(productColumns)
+    .from(products)
+    .innerJoin(categories, eq(categories.id, products.categoryId))
+    .where(and(inArray(products.id, ids.map(Number)), sql`${products.isActive}`))
+  for (const row of rows) out.set(String(row.id), JSON.stringify(serializeProduct(row)))
+  return out
+}
+
+/** Refills the cached texts of products just written (after commit), so list and detail reads keep hitting. */
+export function refreshProducts(ctx: AppContext, ids: readonly number[]): Promise<void> {
+  return ctx.cache.refreshItems(ids.map(String), productFamily, (missing) => productTexts(ctx.db, missing))
 }
 
 async function findProduct(db: Queryable, id: number): Promise<ProductOut | undefined> {
@@ -338,6 +378,15 @@ async function guardCategoryRef<T>(input: ProductInput, work: () => Promise<T>):
   }
 }
 
+/** What the cache invalidation of a product write compares, returned by the write itself. */
+const factColumns = {
+  categoryId: products.categoryId,
+  price: products.price,
+  stock: products.stock,
+  name: products.name,
+  description: products.description,
+}
+
 export async function createProduct(ctx: AppContext, input: ProductInput & { name: string; category_id: number }): Promise<ProductOut> {
   const values = await productValues(ctx.db, input)
   return guardCategoryRef(input, () =>
@@ -346,72 +395,69 @@ export async function createProduct(ctx: AppContext, input: ProductInput & { nam
         const [row] = await tx
           .insert(products)
           .values({ ...values, name: values.name!, price: values.price!, categoryId: values.categoryId! })
-          .returning({ id: products.id })
-        await mark(productWriteScopes([row!.id]))
+          .returning({ id: products.id, ...factColumns })
+        await mark(productChangeScopes(row!.id, null, row!))
         return getProduct(tx, row!.id)
       }),
     ),
   )
 }
 
+/** The product's facts, its row locked until commit: the write's scopes are computed from what it replaces. */
+async function lockProduct(tx: Tx, id: number): Promise<ProductFacts> {
+  const [before] = await tx
+    .select(factColumns)
+    .from(products)
+    .where(and(eq(products.id, id), sql`${products.isActive}`))
+    .for('update')
+  if (!before) throw notFound()
+  return before
+}
+
 export async function updateProduct(ctx: AppContext, id: number, input: ProductInput): Promise<ProductOut> {
   const values = await productValues(ctx.db, input)
-  return guardCategoryRef(input, () =>
+  const product = await guardCategoryRef(input, () =>
     ctx.cache.invalidate((mark) =>
       ctx.db.transaction(async (tx) => {
-        await mark(productWriteScopes([id]))
-        const updated = await tx
+        const before = await lockProduct(tx, id)
+        const [after] = await tx
           .update(products)
           .set({ ...values, updatedAt: sql`now()` })
-          .where(and(eq(products.id, id), sql`${products.isActive}`))
-          .returning({ id: products.id })
-        if (!updated.length) throw notFound()
+          .where(eq(products.id, id))
+          .returning(factColumns)
+        await mark(productChangeScopes(id, before, after!))
         return getProduct(tx, id)
       }),
     ),
   )
+  await refreshProducts(ctx, [id])
+  return product
 }
 
 /**
  * A product that appears in orders is retired (kept for their history, hidden everywhere else); any other product
- * is deleted. The order_items foreign key has the last word, so an order placed meanwhile still retires it.
+ * is deleted. Its row is locked first: an order placed meanwhile (which decrements, hence locks, the row before it
+ * inserts its items) either committed before, and its items are seen, or waits until after.
  */
 export async function deleteProduct(ctx: AppContext, id: number): Promise<'deleted' | 'retired'> {
-  return ctx.cache.invalidate(async (mark) => {
-    await mark(productWriteScopes([id]))
-    const retire = async () => {
-      const retired = await ctx.db
-        .update(products)
-        .set({ isActive: false, updatedAt: sql`now()` })
-        .where(and(eq(products.id, id), sql`${products.isActive}`))
-        .returning({ id: products.id })
-      if (!retired.length) throw notFound()
-      return 'retired' as const
-    }
-    try {
-      const deleted = await ctx.db
+  return ctx.cache.invalidate((mark) =>
+    ctx.db.transaction(async (tx) => {
+      await mark(productChangeScopes(id, await lockProduct(tx, id), null))
+      const deleted = await tx
         .delete(products)
-        .where(
-          and(
-            eq(products.id, id),
-            sql`${products.isActive}`,
-            sql`NOT EXISTS (SELECT 1 FROM ${orderItems} WHERE ${orderItems.productId} = ${products.id})`,
-          ),
-        )
+        .where(and(eq(products.id, id), sql`NOT EXISTS (SELECT 1 FROM ${orderItems} WHERE ${orderItems.productId} = ${products.id})`))
         .returning({ id: products.id })
-      return deleted.length ? 'deleted' : await retire()
-    } catch (err) {
-      if (isForeignKeyViolation(err)) return retire()
-      throw err
-    }
-  })
+      if (deleted.length) return 'deleted' as const
+      await tx.update(products).set({ isActive: false, updatedAt: sql`now()` }).where(eq(products.id, id))
+      return 'retired' as const
+    }),
+  )
 }
 
 /** An atomic stock adjustment: the condition and the change are one statement, so concurrent ones never go below 0. */
 export async function adjustStock(ctx: AppContext, id: number, delta: number): Promise<ProductOut> {
-  return ctx.cache.invalidate((mark) =>
+  const product = await ctx.cache.invalidate((mark) =>
     ctx.db.transaction(async (tx) => {
-      await mark(stockChangeScopes([id]))
       const [row] = await tx
         .update(products)
         .set({ stock: sql`${products.stock} + ${delta}`, updatedAt: sql`now()` })
@@ -422,8 +468,11 @@ export async function adjustStock(ctx: AppContext, id: number, delta: number): P
             sql`${products.stock}::bigint + ${delta} BETWEEN 0 AND 2147483647`,
           ),
         )
-        .returning({ id: products.id })
-      if (row) return getProduct(tx, id)
+        .returning({ categoryId: products.categoryId, stock: products.stock })
+      if (row) {
+        await mark(stockChangeScopes([{ id, categoryId: row.categoryId, before: row.stock - delta, after: row.stock }]))
+        return getProduct(tx, id)
+      }
       const current = await findProduct(tx, id)
       if (!current) throw notFound()
       if (current.stock + delta < 0) {
@@ -432,4 +481,6 @@ export async function adjustStock(ctx: AppContext, id: number, delta: number): P
       throw new ApiError(400, { delta: ['Ensure the resulting stock is less than or equal to 2147483647.'] })
     }),
   )
+  await refreshProducts(ctx, [id])
+  return product
 }

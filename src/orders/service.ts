@@ -16,7 +16,8 @@ import {
 } from '../db/schema.js'
 import { conflict, fieldError, notFound, validation } from '../http/errors.js'
 import type { PageRequest } from '../http/pagination.js'
-import { stockChangeScopes } from '../catalogue/invalidation.js'
+import { type StockChange, stockChangeScopes } from '../catalogue/invalidation.js'
+import { refreshProducts } from '../catalogue/service.js'
 import { type NotificationOut, publishNotifications, recordStatusChange } from '../notifications/service.js'
 import type { AuthUser } from '../auth/guard.js'
 import { PG_INT_MAX } from '../cart/schemas.js'
@@ -218,17 +219,22 @@ export async function cancelOrder(ctx: AppContext, actor: AuthUser, orderId: num
         .from(orderItems)
         .where(eq(orderItems.orderId, orderId))
         .orderBy(asc(orderItems.productId))
-      await mark(stockChangeScopes(lines.map((l) => l.productId)))
       // Ascending product ids, as order placement locks them: the two can never deadlock.
+      const restocked: StockChange[] = []
       for (const line of lines) {
-        await tx
+        const [row] = await tx
           .update(products)
           .set({ stock: sql`${products.stock} + ${line.quantity}`, updatedAt: sql`now()` })
           .where(eq(products.id, line.productId))
+          .returning({ categoryId: products.categoryId, stock: products.stock })
+        if (row) restocked.push({ id: line.productId, categoryId: row.categoryId, before: row.stock - line.quantity, after: row.stock })
       }
-      return done
+      // Lists are invalidated only where a product left zero (in_stock lists); the products' entries always.
+      await mark(stockChangeScopes(restocked))
+      return { ...done, productIds: lines.map((l) => l.productId) }
     }),
   )
+  await refreshProducts(ctx, result.productIds)
   return finish(ctx, result)
 }
 
@@ -285,6 +291,7 @@ function replayOf(existing: OrderRow, lines: CartLine[], address: Address | null
 interface Placed {
   row: OrderRow
   notification: NotificationOut | null
+  productIds: number[]
 }
 
 async function placeWithin(tx: Tx, userId: number, input: PlaceOrderInput, mark: (scopes: readonly string[]) => Promise<void>): Promise<Placed> {
@@ -308,19 +315,24 @@ async function placeWithin(tx: Tx, userId: number, input: PlaceOrderInput, mark:
     .orderBy(asc(cartItems.productId))
     .for('update')
 
-  if (existing) return { row: replayOf(existing, lines, requestedAddress), notification: null }
+  if (existing) return { row: replayOf(existing, lines, requestedAddress), notification: null, productIds: [] }
   if (!lines.length) throw validation({ non_field_errors: ['Your cart is empty.'] })
 
   // Conditional decrements in ascending product id: concurrent orders lock products in one order (no deadlock),
   // and a line is sold only if its stock is still there when its row lock is held.
-  const sold: { productId: number; name: string; price: string; quantity: number }[] = []
+  const sold: { productId: number; name: string; price: string; quantity: number; categoryId: number; stock: number }[] = []
   const short: CartLine[] = []
   for (const line of lines) {
     const [product] = await tx
       .update(products)
       .set({ stock: sql`${products.stock} - ${line.quantity}`, updatedAt: sql`now()` })
       .where(and(eq(products.id, line.productId), gte(products.stock, line.quantity), eq(products.isActive, true)))
-      .returning({ name: products.name, price: sql<string>`${products.price}::text` })
+      .returning({
+        name: products.name,
+        price: sql<string>`${products.price}::text`,
+        categoryId: products.categoryId,
+        stock: products.stock,
+      })
     if (product) sold.push({ productId: line.productId, quantity: line.quantity, ...product })
     else short.push(line)
   }
@@ -340,7 +352,9 @@ async function placeWithin(tx: Tx, userId: number, input: PlaceOrderInput, mark:
       items: short.map((l) => ({ product_id: l.productId, requested: l.quantity, available: byId.get(l.productId) ?? 0 })),
     })
   }
-  await mark(stockChangeScopes(sold.map((s) => s.productId)))
+  // Only products sold out by this order change which lists they are in (in_stock lists): every other list stays
+  // cached, and shows the new stock through the products' own entries.
+  await mark(stockChangeScopes(sold.map((s) => ({ id: s.productId, categoryId: s.categoryId, before: s.stock + s.quantity, after: s.stock }))))
 
   let shippingAddress = requestedAddress
   if (!shippingAddress) {
@@ -375,7 +389,7 @@ async function placeWithin(tx: Tx, userId: number, input: PlaceOrderInput, mark:
       lines.map((l) => l.id),
     ),
   )
-  return { row: order, notification }
+  return { row: order, notification, productIds: sold.map((s) => s.productId) }
 }
 
 /**
@@ -391,6 +405,7 @@ export async function placeOrder(ctx: AppContext, userId: number, input: PlaceOr
     if (pgErrorCode(err) === '22003') throw validation({ non_field_errors: ['The order total is too large.'] })
     throw err
   }
+  await refreshProducts(ctx, placed.productIds)
   if (placed.notification) await publishNotifications(ctx, userId, [placed.notification])
   return { order: await serializeOne(ctx.db, placed.row), replayed: placed.notification === null }
 }

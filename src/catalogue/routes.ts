@@ -41,7 +41,7 @@ function canonicalOrigin(request: FastifyRequest, query: URLSearchParams): { key
 }
 
 export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
-  const staff = { preHandler: app.guards.staff }
+  const staff = { onRequest: app.guards.staff }
   const json = (value: unknown) => JSON.stringify(value)
 
   // ------------------------------------------------------------------------------------------------- categories

@@ -196,8 +196,9 @@ try {
     }
     if (run.includes('order') || run.includes('mixed')) {
       const check = await verifyOrders(db.env, fixture)
-      const order = results.findLast((r) => r.name === 'order' || r.name === 'mixed: orders')
-      if (order) order.notes = `${order.notes ?? ''}; ${check}`
+      for (const result of results.filter((r) => r.workers === workers && (r.name === 'order' || r.name === 'mixed: orders'))) {
+        result.notes = `${result.notes ?? ''}; ${check}`
+      }
     }
     await resetBetweenPasses(db.env, fixture)
   }

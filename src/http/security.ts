@@ -1,11 +1,22 @@
 import type { FastifyInstance } from 'fastify'
-import helmet from '@fastify/helmet'
+import helmet, { type HelmetOptions } from 'helmet'
 import cors from '@fastify/cors'
 import type { Config } from '../config/index.js'
 import { ApiError } from './errors.js'
 
 /** The interactive reference loads its own scripts, styles and inline-styled widgets; nothing else needs them. */
 const DOCS_PREFIX = '/docs'
+
+/**
+ * helmet's headers for a policy, computed once at start: they depend on the policy alone, never on the request, and
+ * handing them to Fastify as one object costs a fraction of helmet running per request (measured: BENCHMARKS.md).
+ */
+function headersOf(options: HelmetOptions): Record<string, string> {
+  const headers: Record<string, string> = {}
+  const collect = { setHeader: (name: string, value: unknown) => (headers[name.toLowerCase()] = String(value)), removeHeader: () => {} }
+  helmet(options)({} as never, collect as never, () => {})
+  return headers
+}
 
 export const queryTooLong = (limit: number) =>
   new ApiError(414, { detail: `Query string is too long (at most ${limit} bytes).` })
@@ -16,20 +27,21 @@ export const queryTooLong = (limit: number) =>
  */
 export async function installSecurity(app: FastifyInstance, config: Config): Promise<void> {
   // JSON answers need no content policy beyond "load nothing, frame nowhere".
-  await app.register(helmet, {
+  const apiHeaders = headersOf({
     contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
   })
+  // helmet's defaults ('self' scripts, inline styles for the widgets, data: images), minus the upgrade to https,
+  // which would break the page on a plain-http localhost.
+  const docsHeaders = headersOf({ contentSecurityPolicy: { useDefaults: true, directives: { upgradeInsecureRequests: null } } })
   app.addHook('onRoute', (route) => {
     if (route.url === DOCS_PREFIX || route.url.startsWith(`${DOCS_PREFIX}/`)) {
-      route.config = {
-        ...(route.config as object),
-        helmet: {
-          // helmet's defaults ('self' scripts, inline styles for the widgets, data: images), minus the upgrade to
-          // https, which would break the page on a plain-http localhost.
-          contentSecurityPolicy: { useDefaults: true, directives: { upgradeInsecureRequests: null } },
-        },
-      } as never
+      route.config = { ...(route.config as object), securityHeaders: docsHeaders } as never
     }
+  })
+  app.addHook('onRequest', (request, reply, done) => {
+    const own = (request.routeOptions.config as { securityHeaders?: Record<string, string> } | undefined)?.securityHeaders
+    reply.headers(own ?? apiHeaders)
+    done()
   })
 
   if (config.corsOrigins.length) {

@@ -45,10 +45,22 @@ export const opsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; registry: R
     })
   }
 
-  app.addHook('onResponse', async (request, reply) => {
+  // prom-client hashes a label set on every call; the handful of (method, route, status) sets are hashed once.
+  const series = new Map<string, { count: ReturnType<typeof requests.labels>; time: ReturnType<typeof latency.labels> }>()
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched'
-    requests.inc({ method: request.method, route, status: reply.statusCode })
-    latency.observe({ method: request.method, route }, reply.elapsedTime / 1000)
+    const key = `${request.method} ${reply.statusCode} ${route}`
+    let s = series.get(key)
+    if (!s) {
+      s = {
+        count: requests.labels({ method: request.method, route, status: reply.statusCode }),
+        time: latency.labels({ method: request.method, route }),
+      }
+      series.set(key, s)
+    }
+    s.count.inc()
+    s.time.observe(reply.elapsedTime / 1000)
+    done()
   })
 
   app.get('/health/live', { schema: { tags: ['operations'], response: { 200: Health } } }, async () => ({ status: 'ok' }))

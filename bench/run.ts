@@ -3,7 +3,7 @@
  * path with autocannon, printing a table and writing it to BENCHMARKS.md. It asserts nothing about time.
  *
  *   npm run bench -- [--products N] [--duration S] [--connections C] [--scenario NAME[,NAME]] [--json FILE]
- *                    [--workers 1,2] [--sockets N] [--embedded] [--no-write]
+ *                    [--workers 1,2] [--sockets N] [--embedded] [--no-write] [--profile DIR]
  */
 import { spawn, type ChildProcess, execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -26,6 +26,7 @@ const { values } = parseArgs({
     sockets: { type: 'string', default: '10000' },
     embedded: { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
+    profile: { type: 'string' },
   },
 })
 
@@ -68,7 +69,9 @@ interface Server {
 
 async function startServer(env: Record<string, string>, workers: number, cacheTtl: number): Promise<Server> {
   const [port, ceilingPort] = [await freePort(), await freePort()]
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'bench/serve.ts'], {
+  // --profile DIR: every server process writes a V8 CPU profile there when it stops (open it in Chrome DevTools).
+  const profile = values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : []
+  const child: ChildProcess = spawn(process.execPath, [...profile, '--import', 'tsx', 'bench/serve.ts'], {
     env: {
       ...process.env,
       ...env,

@@ -37,7 +37,8 @@ export function serializeNotification(row: typeof notifications.$inferSelect): N
   }
 }
 
-function describe(change: StatusChange): string {
+/** The message a status change is stored with; exported for writers that insert it in their own statement. */
+export function describe(change: StatusChange): string {
   const order = `Order #${change.orderId}`
   switch (change.status) {
     case 'pending':

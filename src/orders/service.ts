@@ -1,24 +1,28 @@
 import { createHash } from 'node:crypto'
-import { and, asc, count, desc, eq, gte, inArray, sql, type SQL } from 'drizzle-orm'
+import { and, asc, count, desc, eq, inArray, sql, type SQL } from 'drizzle-orm'
 import type { AppContext } from '../context.js'
 import type { Queryable, Tx } from '../db/index.js'
 import {
   type Address,
   type OrderStatus,
-  cartItems,
   emptyAddress,
   orderItems,
   orderStatuses,
   orderStatusHistory,
   orders,
   products,
-  users,
 } from '../db/schema.js'
 import { conflict, fieldError, notFound, validation } from '../http/errors.js'
 import type { PageRequest } from '../http/pagination.js'
 import { type StockChange, stockChangeScopes } from '../catalogue/invalidation.js'
 import { refreshProducts } from '../catalogue/service.js'
-import { type NotificationOut, publishNotifications, recordStatusChange } from '../notifications/service.js'
+import {
+  type NotificationOut,
+  describe,
+  publishNotifications,
+  recordStatusChange,
+  serializeNotification,
+} from '../notifications/service.js'
 import type { AuthUser } from '../auth/guard.js'
 import { PG_INT_MAX } from '../cart/schemas.js'
 import type { OrderOut } from './schemas.js'
@@ -45,6 +49,24 @@ function pgErrorCode(err: unknown): string | undefined {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Reading
+
+type ItemOut = OrderOut['items'][number]
+type HistoryOut = OrderOut['status_history'][number]
+
+/** The wire shape of one order from its row, items and history (whether read back or just written). */
+function toOrderOut(o: OrderRow, items: ItemOut[], history: HistoryOut[]): OrderOut {
+  return {
+    id: o.id,
+    user_id: o.userId,
+    status: o.status,
+    total_price: o.totalPrice,
+    items,
+    shipping_address: { ...emptyAddress, ...o.shippingAddress },
+    status_history: history,
+    created_at: o.createdAt.toISOString(),
+    updated_at: o.updatedAt.toISOString(),
+  }
+}
 
 /** Orders in the given order, each with its items and history: two batched queries whatever the number of orders. */
 export async function serializeOrders(db: Queryable, rows: OrderRow[]): Promise<OrderOut[]> {
@@ -76,23 +98,19 @@ export async function serializeOrders(db: Queryable, rows: OrderRow[]): Promise<
   }
   const itemsByOrder = group(items)
   const historyByOrder = group(history)
-  return rows.map((o) => ({
-    id: o.id,
-    user_id: o.userId,
-    status: o.status,
-    total_price: o.totalPrice,
-    items: (itemsByOrder.get(o.id) ?? []).map((i) => ({
-      product_id: i.productId,
-      product_name: i.productName,
-      unit_price: i.unitPrice,
-      quantity: i.quantity,
-      subtotal: i.subtotal,
-    })),
-    shipping_address: { ...emptyAddress, ...o.shippingAddress },
-    status_history: (historyByOrder.get(o.id) ?? []).map((h) => ({ status: h.status, at: h.at.toISOString() })),
-    created_at: o.createdAt.toISOString(),
-    updated_at: o.updatedAt.toISOString(),
-  }))
+  return rows.map((o) =>
+    toOrderOut(
+      o,
+      (itemsByOrder.get(o.id) ?? []).map((i) => ({
+        product_id: i.productId,
+        product_name: i.productName,
+        unit_price: i.unitPrice,
+        quantity: i.quantity,
+        subtotal: i.subtotal,
+      })),
+      (historyByOrder.get(o.id) ?? []).map((h) => ({ status: h.status, at: h.at.toISOString() })),
+    ),
+  )
 }
 
 async function serializeOne(db: Queryable, row: OrderRow): Promise<OrderOut> {
@@ -260,6 +278,13 @@ interface CartLine {
   quantity: number
 }
 
+/** A cart line with its product as locked: the latest committed stock, which nobody else can change until commit. */
+interface LockedLine extends CartLine {
+  stock: number
+  isActive: boolean
+  categoryId: number
+}
+
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 32)
 
 /**
@@ -288,8 +313,110 @@ function replayOf(existing: OrderRow, lines: CartLine[], address: Address | null
   return existing
 }
 
+/** Rows of a raw statement; both drivers answer `{ rows }`. */
+async function rowsOf<T>(tx: Tx, query: SQL): Promise<T[]> {
+  return ((await tx.execute(query)) as unknown as { rows: T[] }).rows
+}
+
+/** node-postgres hands drizzle timestamps as text (drizzle parses them per column); PGlite as Dates. */
+const toDate = (value: string | Date): Date => (value instanceof Date ? value : new Date(value))
+
+/** A PostgreSQL int[] literal; the values are integers from the database, so nothing needs quoting. */
+const intArray = (values: readonly number[]) => `{${values.join(',')}}`
+
+/**
+ * Locks the user's cart lines and their products in ONE statement, in ascending product id: concurrent orders
+ * lock products in one order (no deadlock), and two placements by one user serialize on the cart lines (the
+ * second sees the cart the first emptied). A locked row is returned as last committed, so every shortage is known
+ * here, before anything is written. Products take the lock an UPDATE would (NO KEY UPDATE), so carts and orders
+ * referencing them (foreign key checks) are not blocked. The order's id is drawn here too: the notification
+ * stored with the order names it, and is written in the same statement as the order.
+ */
+async function lockCart(tx: Tx, userId: number): Promise<{ lines: LockedLine[]; orderId: number }> {
+  const rows = await rowsOf<LockedLine & { orderId: number }>(
+    tx,
+    sql`SELECT c.id, c.product_id AS "productId", c.quantity, p.stock, p.is_active AS "isActive",
+               p.category_id AS "categoryId", (SELECT nextval(pg_get_serial_sequence('orders', 'id'))::int) AS "orderId"
+          FROM cart_items c JOIN products p ON p.id = c.product_id
+         WHERE c.user_id = ${userId}
+         ORDER BY c.product_id
+           FOR UPDATE OF c FOR NO KEY UPDATE OF p`,
+  )
+  return { lines: rows, orderId: rows[0]?.orderId ?? 0 }
+}
+
+interface Written {
+  orderId: number
+  userId: number
+  totalPrice: string
+  shippingAddress: Address
+  createdAt: string | Date
+  updatedAt: string | Date
+  notificationId: string
+  productId: number
+  productName: string
+  unitPrice: string
+  subtotal: string
+  quantity: number
+}
+
+/**
+ * Everything an order writes, as ONE statement (each round trip costs more than the statement): the decrements
+ * (still conditional, as a belt: the rows are locked and were checked), the order with its price/name snapshots,
+ * address snapshot and total, its first history entry, the owner's notification, and the emptied cart. Returns
+ * one row per item with what the answer needs, so nothing is read back.
+ */
+async function writeOrder(
+  tx: Tx,
+  userId: number,
+  orderId: number,
+  lines: LockedLine[],
+  requestedAddress: Address | null,
+  idempotency: { key: string | null; fingerprint: string | null },
+  message: string,
+): Promise<Written[]> {
+  return rowsOf<Written>(
+    tx,
+    sql`WITH sold AS (
+          UPDATE products p SET stock = p.stock - l.quantity, updated_at = now()
+            FROM unnest(${intArray(lines.map((l) => l.productId))}::int[], ${intArray(lines.map((l) => l.quantity))}::int[])
+                 AS l(product_id, quantity)
+           WHERE p.id = l.product_id AND p.stock >= l.quantity AND p.is_active
+          RETURNING p.id AS product_id, p.name, p.price, l.quantity
+        ), placed AS (
+          INSERT INTO orders (id, user_id, status, total_price, shipping_address, idempotency_key, idempotency_fingerprint)
+          VALUES (${orderId}, ${userId}, 'pending', (SELECT sum(price * quantity) FROM sold),
+                  COALESCE(${requestedAddress && JSON.stringify(requestedAddress)}::jsonb,
+                           ${JSON.stringify(emptyAddress)}::jsonb || (SELECT address FROM users WHERE id = ${userId}),
+                           ${JSON.stringify(emptyAddress)}::jsonb),
+                  ${idempotency.key}, ${idempotency.fingerprint})
+          RETURNING id, user_id, total_price, shipping_address, created_at, updated_at
+        ), items AS (
+          INSERT INTO order_items (order_id, product_id, product_name, unit_price, quantity)
+          SELECT placed.id, sold.product_id, sold.name, sold.price, sold.quantity FROM placed, sold
+          RETURNING product_id, product_name, unit_price, quantity
+        ), history AS (
+          INSERT INTO order_status_history (order_id, status, at) SELECT id, 'pending', created_at FROM placed
+        ), noted AS (
+          INSERT INTO notifications (user_id, order_id, status, previous_status, message)
+          SELECT user_id, id, 'pending', NULL, ${message} FROM placed
+          RETURNING id
+        ), emptied AS (
+          DELETE FROM cart_items WHERE id = ANY(${intArray(lines.map((l) => l.id))}::int[])
+        )
+        SELECT placed.id AS "orderId", placed.user_id AS "userId", placed.total_price::text AS "totalPrice",
+               placed.shipping_address AS "shippingAddress", placed.created_at AS "createdAt",
+               placed.updated_at AS "updatedAt", noted.id::text AS "notificationId",
+               items.product_id AS "productId", items.product_name AS "productName",
+               items.unit_price::text AS "unitPrice", (items.unit_price * items.quantity)::text AS subtotal,
+               items.quantity
+          FROM placed, noted, items
+         ORDER BY items.product_id`,
+  )
+}
+
 interface Placed {
-  row: OrderRow
+  order: OrderOut
   notification: NotificationOut | null
   productIds: number[]
 }
@@ -299,7 +426,8 @@ async function placeWithin(tx: Tx, userId: number, input: PlaceOrderInput, mark:
   const requestedAddress = input.shippingAddress ?? null
   let existing: OrderRow | undefined
   if (key !== undefined) {
-    // Two requests with one key queue here; the second then finds the first's order (READ COMMITTED re-reads).
+    // Two requests with one key queue here; the second then finds the first's order (READ COMMITTED re-reads:
+    // which is why this is a statement of its own, after the lock, and not part of the locking one).
     await tx.execute(sql`SELECT pg_advisory_xact_lock(${userId}::int, hashtext(${key}))`)
     ;[existing] = await tx
       .select()
@@ -307,89 +435,66 @@ async function placeWithin(tx: Tx, userId: number, input: PlaceOrderInput, mark:
       .where(and(eq(orders.userId, userId), eq(orders.idempotencyKey, key)))
   }
 
-  // Locking the lines serializes two placements by one user: the second sees the cart the first emptied.
-  const lines: CartLine[] = await tx
-    .select({ id: cartItems.id, productId: cartItems.productId, quantity: cartItems.quantity })
-    .from(cartItems)
-    .where(eq(cartItems.userId, userId))
-    .orderBy(asc(cartItems.productId))
-    .for('update')
-
-  if (existing) return { row: replayOf(existing, lines, requestedAddress), notification: null, productIds: [] }
+  const { lines, orderId } = await lockCart(tx, userId)
+  if (existing) {
+    const row = replayOf(existing, lines, requestedAddress)
+    return { order: await serializeOne(tx, row), notification: null, productIds: [] }
+  }
   if (!lines.length) throw validation({ non_field_errors: ['Your cart is empty.'] })
 
-  // Conditional decrements in ascending product id: concurrent orders lock products in one order (no deadlock),
-  // and a line is sold only if its stock is still there when its row lock is held.
-  const sold: { productId: number; name: string; price: string; quantity: number; categoryId: number; stock: number }[] = []
-  const short: CartLine[] = []
-  for (const line of lines) {
-    const [product] = await tx
-      .update(products)
-      .set({ stock: sql`${products.stock} - ${line.quantity}`, updatedAt: sql`now()` })
-      .where(and(eq(products.id, line.productId), gte(products.stock, line.quantity), eq(products.isActive, true)))
-      .returning({
-        name: products.name,
-        price: sql<string>`${products.price}::text`,
-        categoryId: products.categoryId,
-        stock: products.stock,
-      })
-    if (product) sold.push({ productId: line.productId, quantity: line.quantity, ...product })
-    else short.push(line)
-  }
+  const short = lines.filter((l) => !l.isActive || l.stock < l.quantity)
   if (short.length) {
-    const available = await tx
-      .select({ id: products.id, stock: products.stock, isActive: products.isActive })
-      .from(products)
-      .where(
-        inArray(
-          products.id,
-          short.map((l) => l.productId),
-        ),
-      )
-    const byId = new Map(available.map((p) => [p.id, p.isActive ? p.stock : 0]))
-    // Thrown inside the transaction: every decrement above is rolled back with it.
+    // Nothing was written yet; the transaction is rolled back all the same.
     throw conflict('Not enough stock.', {
-      items: short.map((l) => ({ product_id: l.productId, requested: l.quantity, available: byId.get(l.productId) ?? 0 })),
+      items: short.map((l) => ({ product_id: l.productId, requested: l.quantity, available: l.isActive ? l.stock : 0 })),
     })
   }
   // Only products sold out by this order change which lists they are in (in_stock lists): every other list stays
   // cached, and shows the new stock through the products' own entries.
-  await mark(stockChangeScopes(sold.map((s) => ({ id: s.productId, categoryId: s.categoryId, before: s.stock + s.quantity, after: s.stock }))))
+  await mark(stockChangeScopes(lines.map((l) => ({ id: l.productId, categoryId: l.categoryId, before: l.stock, after: l.stock - l.quantity }))))
 
-  let shippingAddress = requestedAddress
-  if (!shippingAddress) {
-    const [user] = await tx.select({ address: users.address }).from(users).where(eq(users.id, userId))
-    shippingAddress = { ...emptyAddress, ...user?.address }
-  }
   const print = fingerprint(lines, requestedAddress)
-  const prices = sql.join(
-    sold.map((s) => sql`(${s.price}::numeric, ${s.quantity}::int)`),
-    sql`, `,
+  const idempotency = { key: key ?? null, fingerprint: key !== undefined ? `${print.lines}.${print.address}` : null }
+  const message = describe({ orderId, userId, status: 'pending', previousStatus: null })
+  const written = await writeOrder(tx, userId, orderId, lines, requestedAddress, idempotency, message)
+  const first = written[0]
+  // The rows are locked and were checked above: a missing decrement would be a bug, never a race.
+  if (!first || written.length !== lines.length) throw new Error(`order ${orderId}: ${written.length} of ${lines.length} lines sold`)
+  const createdAt = toDate(first.createdAt)
+  const row: OrderRow = {
+    id: first.orderId,
+    userId: first.userId,
+    status: 'pending',
+    totalPrice: first.totalPrice,
+    shippingAddress: first.shippingAddress,
+    idempotencyKey: idempotency.key,
+    idempotencyFingerprint: idempotency.fingerprint,
+    createdAt,
+    updatedAt: toDate(first.updatedAt),
+  }
+  const order = toOrderOut(
+    row,
+    written.map((w) => ({
+      product_id: w.productId,
+      product_name: w.productName,
+      unit_price: w.unitPrice,
+      quantity: w.quantity,
+      subtotal: w.subtotal,
+    })),
+    [{ status: 'pending', at: createdAt.toISOString() }],
   )
-  const [row] = await tx
-    .insert(orders)
-    .values({
-      userId,
-      status: 'pending',
-      totalPrice: sql`(SELECT sum(t.price * t.quantity) FROM (VALUES ${prices}) AS t(price, quantity))`,
-      shippingAddress,
-      idempotencyKey: key ?? null,
-      idempotencyFingerprint: key !== undefined ? `${print.lines}.${print.address}` : null,
-    })
-    .returning()
-  const order = row!
-  await tx.insert(orderItems).values(
-    sold.map((s) => ({ orderId: order.id, productId: s.productId, productName: s.name, unitPrice: s.price, quantity: s.quantity })),
-  )
-  await tx.insert(orderStatusHistory).values({ orderId: order.id, status: 'pending', at: order.createdAt })
-  const notification = await recordStatusChange(tx, { orderId: order.id, userId, status: 'pending', previousStatus: null })
-  await tx.delete(cartItems).where(
-    inArray(
-      cartItems.id,
-      lines.map((l) => l.id),
-    ),
-  )
-  return { row: order, notification, productIds: sold.map((s) => s.productId) }
+  const notification = serializeNotification({
+    id: Number(first.notificationId),
+    userId,
+    type: 'order.status_changed',
+    orderId: row.id,
+    status: 'pending',
+    previousStatus: null,
+    message,
+    read: false,
+    createdAt,
+  })
+  return { order, notification, productIds: lines.map((l) => l.productId) }
 }
 
 /**
@@ -405,7 +510,7 @@ export async function placeOrder(ctx: AppContext, userId: number, input: PlaceOr
     if (pgErrorCode(err) === '22003') throw validation({ non_field_errors: ['The order total is too large.'] })
     throw err
   }
-  await refreshProducts(ctx, placed.productIds)
-  if (placed.notification) await publishNotifications(ctx, userId, [placed.notification])
-  return { order: await serializeOne(ctx.db, placed.row), replayed: placed.notification === null }
+  const { notification } = placed
+  await Promise.all([refreshProducts(ctx, placed.productIds), notification && publishNotifications(ctx, userId, [notification])])
+  return { order: placed.order, replayed: notification === null }
 }

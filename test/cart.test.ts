@@ -193,4 +193,22 @@ describe('cart', () => {
     expect(await count()).toBe(one)
     expect(one).toBeLessThanOrEqual(2)
   })
+
+  it('adds in one statement, answering the cart exactly as it reads back, also when adding to an existing line', async () => {
+    const user = await t.user()
+    const first = await makeProduct(t, { price: '3.10', stock: 10 })
+    const second = await makeProduct(t, { price: '0.20', stock: 10 })
+    await addToCart(t, user, first.id, 2)
+    await addToCart(t, user, second.id, 1)
+    t.queries.length = 0
+    const res = await t.request('POST', '/api/v1/cart/items', { token: user.access, body: { product_id: first.id, quantity: 3 } })
+    expect(res.statusCode).toBe(201)
+    expect(t.queries).toHaveLength(1)
+    expect(res.json()).toMatchObject({ item_count: 6, total: '15.70' })
+    expect(res.json().items.map((i: { product: { id: number }; quantity: number }) => [i.product.id, i.quantity])).toEqual([
+      [first.id, 5],
+      [second.id, 1],
+    ])
+    expect((await t.request('GET', '/api/v1/cart', { token: user.access })).json()).toEqual(res.json())
+  })
 })

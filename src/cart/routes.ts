@@ -39,8 +39,7 @@ export const cartRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
     },
     async (request, reply) => {
       const userId = currentUser(request).id
-      await cart.addItem(ctx.db, userId, request.body.product_id, request.body.quantity ?? 1)
-      return reply.code(201).send(await cart.getCart(ctx.db, userId))
+      return reply.code(201).send(await cart.addItem(ctx.db, userId, request.body.product_id, request.body.quantity ?? 1))
     },
   )
 

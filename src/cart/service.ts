@@ -15,6 +15,38 @@ export const invalidProduct = (productId: number) =>
 
 const notEnoughStock = (stock: number) => fieldError('quantity', `Only ${stock} left in stock.`)
 
+interface CartLineRow {
+  id: number
+  quantity: number
+  productId: number
+  name: string
+  price: string
+  stock: number
+  isActive: boolean
+  subtotal: string
+  total: string
+}
+
+function toCart(lines: CartLineRow[]): CartOut {
+  return {
+    items: lines.map((line) => ({
+      id: line.id,
+      product: {
+        id: line.productId,
+        name: line.name,
+        price: line.price,
+        stock: line.stock,
+        // A retired product still sits in carts that held it, but it can no longer be bought.
+        in_stock: line.isActive && line.stock > 0,
+      },
+      quantity: line.quantity,
+      subtotal: line.subtotal,
+    })),
+    item_count: lines.reduce((sum, line) => sum + line.quantity, 0),
+    total: lines[0]?.total ?? '0.00',
+  }
+}
+
 /**
  * The whole cart in one query: lines joined with their products, subtotals and the total computed by PostgreSQL
  * in numeric (exact), the total as a window over the same rows.
@@ -36,23 +68,7 @@ export async function getCart(db: Queryable, userId: number): Promise<CartOut> {
     .innerJoin(products, eq(products.id, cartItems.productId))
     .where(eq(cartItems.userId, userId))
     .orderBy(asc(cartItems.id))
-  return {
-    items: lines.map((line) => ({
-      id: line.id,
-      product: {
-        id: line.productId,
-        name: line.name,
-        price: line.price,
-        stock: line.stock,
-        // A retired product still sits in carts that held it, but it can no longer be bought.
-        in_stock: line.isActive && line.stock > 0,
-      },
-      quantity: line.quantity,
-      subtotal: line.subtotal,
-    })),
-    item_count: lines.reduce((sum, line) => sum + line.quantity, 0),
-    total: lines[0]?.total ?? '0.00',
-  }
+  return toCart(lines)
 }
 
 async function productAvailability(db: Queryable, productId: number) {
@@ -64,23 +80,37 @@ async function productAvailability(db: Queryable, productId: number) {
 }
 
 /**
- * Adds to the line of that product, creating it if needed, in one statement: the insert happens only if the
- * product is active and has the stock, and the conflict update only if the summed quantity still fits the stock.
- * When nothing was written, a second read says why.
+ * Adds to the line of that product, creating it if needed, and answers the whole cart, in one statement (a round
+ * trip costs more than the statement): the insert happens only if the product is active and has the stock, and
+ * the conflict update only if the summed quantity still fits the stock. The cart is read from the statement's
+ * snapshot, which does not hold the written line yet: it is taken from RETURNING instead (its old version, on an
+ * update, left out). When nothing was written, a second read says why.
  */
-export async function addItem(db: Queryable, userId: number, productId: number, quantity: number): Promise<void> {
+export async function addItem(db: Queryable, userId: number, productId: number, quantity: number): Promise<CartOut> {
   if (productId < 1 || productId > PG_INT_MAX) throw invalidProduct(productId)
-  const written = await rows<{ id: number }>(
+  const lines = await rows<CartLineRow & { written: boolean }>(
     db,
-    sql`INSERT INTO cart_items (user_id, product_id, quantity)
-        SELECT ${userId}::int, p.id, ${quantity}::int FROM products p
-        WHERE p.id = ${productId}::int AND p.is_active AND p.stock >= ${quantity}::int
-        ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = cart_items.quantity + EXCLUDED.quantity
-        WHERE cart_items.quantity::bigint + EXCLUDED.quantity
-              <= (SELECT stock FROM products WHERE id = EXCLUDED.product_id)
-        RETURNING id`,
+    sql`WITH added AS (
+          INSERT INTO cart_items (user_id, product_id, quantity)
+          SELECT ${userId}::int, p.id, ${quantity}::int FROM products p
+          WHERE p.id = ${productId}::int AND p.is_active AND p.stock >= ${quantity}::int
+          ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = cart_items.quantity + EXCLUDED.quantity
+          WHERE cart_items.quantity::bigint + EXCLUDED.quantity
+                <= (SELECT stock FROM products WHERE id = EXCLUDED.product_id)
+          RETURNING id, product_id, quantity
+        ), lines AS (
+          SELECT id, product_id, quantity FROM cart_items
+           WHERE user_id = ${userId}::int AND id NOT IN (SELECT id FROM added)
+          UNION ALL
+          SELECT id, product_id, quantity FROM added
+        )
+        SELECT l.id, l.quantity, p.id AS "productId", p.name, p.price::text AS price, p.stock,
+               p.is_active AS "isActive", (p.price * l.quantity)::text AS subtotal,
+               (sum(p.price * l.quantity) OVER ())::text AS total, EXISTS (SELECT 1 FROM added) AS written
+          FROM lines l JOIN products p ON p.id = l.product_id
+         ORDER BY l.id`,
   )
-  if (written.length) return
+  if (lines[0]?.written) return toCart(lines)
   const product = await productAvailability(db, productId)
   if (!product) throw invalidProduct(productId)
   throw notEnoughStock(product.stock)

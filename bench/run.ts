@@ -3,7 +3,7 @@
  * path with autocannon, printing a table and writing it to BENCHMARKS.md. It asserts nothing about time.
  *
  *   npm run bench -- [--products N] [--duration S] [--connections C] [--scenario NAME[,NAME]] [--json FILE]
- *                    [--workers 1,2] [--sockets N] [--embedded] [--no-write] [--profile DIR]
+ *                    [--workers 1,2] [--sockets N] [--embedded] [--no-write] [--profile DIR] [--database NAME]
  */
 import { spawn, type ChildProcess, execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -27,6 +27,7 @@ const { values } = parseArgs({
     embedded: { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
     profile: { type: 'string' },
+    database: { type: 'string', default: 'storefront_bench' },
   },
 })
 
@@ -120,13 +121,14 @@ function databaseEnv(): { env: Record<string, string>; cleanup(): void; label: s
   }
   // A database of the bench's own on the given server, recreated each run: never the user's data.
   const url = new URL(process.env.DATABASE_URL!)
-  const name = 'storefront_bench'
+  const name = values.database
+  if (!/^[a-z_][a-z0-9_]*$/.test(name)) fail('--database takes a plain lower-case PostgreSQL name')
   const admin = url.toString()
   execFileSync('psql', [admin, '-qc', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`], { stdio: 'inherit' })
   execFileSync('psql', [admin, '-qc', `CREATE DATABASE ${name}`], { stdio: 'inherit' })
   url.pathname = `/${name}`
   return {
-    env: { DATABASE_URL: url.toString(), REDIS_URL: process.env.REDIS_URL!, REDIS_PREFIX: 'sfbench:', JWT_SECRET: secret, NODE_ENV: 'production' },
+    env: { DATABASE_URL: url.toString(), REDIS_URL: process.env.REDIS_URL!, REDIS_PREFIX: `${name}:`, JWT_SECRET: secret, NODE_ENV: 'production' },
     cleanup: () => {},
     label: 'PostgreSQL + Redis',
   }

@@ -247,6 +247,45 @@ describe('page-number pagination', () => {
   })
 })
 
+describe('with the cache off', () => {
+  it('reads each page in ONE statement (rows, products, categories and count), with the same bytes as the cache', async () => {
+    const off = await createTestApp({ shared: t, config: { cacheTtlSeconds: 0 } })
+    // The embedded database is shared with the first app, and so is its statement log.
+    const log = off.ctx.database === t.ctx.database ? t.queries : off.queries
+    try {
+      const cursorFirst = (await t.request('GET', `/api/v1/products?category=${catA}&cursor=&ordering=price&page_size=3`)).json()
+      const cursorNext = new URL(cursorFirst.next)
+      const cursorSecond = (await t.request('GET', cursorNext.pathname + cursorNext.search)).json()
+      const cursorBack = new URL(cursorSecond.previous)
+      const urls = [
+        `/api/v1/products?category=${catA}`,
+        `/api/v1/products?category=${catA},${catB}&ordering=-price&page_size=4&page=2`,
+        `/api/v1/products?search=${tok}&ordering=name&in_stock=true&page_size=3&page=2`,
+        `/api/v1/products?search=${tok}&min_price=5&max_price=99.99&ordering=-created_at`,
+        `/api/v1/products?category=${catB}&in_stock=false`,
+        `/api/v1/products?category=2147483000`,
+        `/api/v1/products?category=${catA}&page=99`,
+        `/api/v1/products?category=${catA}&cursor=&ordering=price&page_size=3`,
+        cursorNext.pathname + cursorNext.search,
+        cursorBack.pathname + cursorBack.search,
+        `/api/v1/products?category=${catA},${catB}&cursor=&ordering=-id&page_size=5`,
+      ]
+      for (const url of urls) {
+        const cached = await t.request('GET', url)
+        log.length = 0
+        const res = await off.request('GET', url)
+        expect(res.statusCode, url).toBe(cached.statusCode)
+        expect(res.headers['x-cache']).toBe(cached.statusCode === 200 ? 'MISS' : undefined)
+        expect(res.json(), url).toEqual(cached.json())
+        expect(log, url).toHaveLength(1)
+        expect(log[0]).toMatch(/ from \(select "id".* "page" inner join "products" on "products"."id" = "page"."id" inner join "categories"/)
+      }
+    } finally {
+      await off.close()
+    }
+  })
+})
+
 describe('keyset (cursor) pagination', () => {
   async function walk(query: string, size = 5) {
     const pages: { next: string | null; previous: string | null; results: Row[] }[] = []

@@ -4,7 +4,7 @@ import type { AppContext } from '../context.js'
 import type { CachedRead } from '../cache/index.js'
 import { Detail, Paginated, type PageOrigin, pageRequest } from '../http/pagination.js'
 import { categoryDetailScopes, productDetailScopes, productFamily, productListScopes, scopes } from './invalidation.js'
-import { filterKey, parseProductQuery } from './query.js'
+import { type ProductListRequest, type RawProductQuery, filterKey, parseProductQuery } from './query.js'
 import {
   CategoryBody,
   CategoryListQuery,
@@ -39,6 +39,19 @@ function canonicalOrigin(request: FastifyRequest, query: URLSearchParams): { key
   const url = qs ? `${request.routeOptions.url}?${qs}` : (request.routeOptions.url ?? '/')
   return { key: `${request.protocol}://${request.host}${url}`, origin: { url, protocol: request.protocol, host: request.host } }
 }
+
+/** What a product list request resolves to, before any I/O: all of it follows from the raw URL (and host). */
+interface ListPlan {
+  list: ProductListRequest
+  origin: PageOrigin
+  key: string
+  scopes: string[]
+  countKey: string
+  countScopes: string[]
+}
+
+/** Distinct raw list URLs remembered; past that the oldest go first (a crawler's long tail only costs re-parsing). */
+const MAX_PLANS = 2_000
 
 export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
   const staff = { onRequest: app.guards.staff }
@@ -128,6 +141,28 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
   // --------------------------------------------------------------------------------------------------- products
   const productTags = ['catalogue: products']
 
+  // A cached list hit is one cache round trip: remembering each raw URL's parsed, canonical form (a pure function
+  // of it) spares the hit the parsing and normalization. Invalid queries throw and are never remembered.
+  const plans = new Map<string, ListPlan>()
+  const listPlan = (request: FastifyRequest, query: RawProductQuery): ListPlan => {
+    const raw = `${request.protocol}://${request.host}${request.url}`
+    let plan = plans.get(raw)
+    if (plan) return plan
+    const list = parseProductQuery(query)
+    const { key, origin } = canonicalOrigin(request, list.canonical)
+    plan = {
+      list,
+      origin,
+      key: `pl:${key}`,
+      scopes: productListScopes(list.filters, list.ordering),
+      countKey: `pc:${filterKey(list)}`,
+      countScopes: productListScopes(list.filters, null),
+    }
+    if (plans.size >= MAX_PLANS) plans.delete(plans.keys().next().value!)
+    plans.set(raw, plan)
+    return plan
+  }
+
   app.get(
     '/products',
     {
@@ -146,17 +181,17 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
       },
     },
     async (request, reply) => {
-      const list = parseProductQuery(request.query)
-      const { key, origin } = canonicalOrigin(request, list.canonical)
+      const plan = listPlan(request, request.query)
       // Counts are cached apart (keyed by filters only), so pages of one filter share theirs; a count's scopes are
       // a subset of its pages' scopes, so whatever makes a count stale makes its pages stale too.
       const counted: catalogue.CountSource = async (load) => {
-        const read = await ctx.cache.read(`pc:${filterKey(list)}`, productListScopes(list.filters, null), async () => String(await load()))
+        const read = await ctx.cache.read(plan.countKey, plan.countScopes, async () => String(await load()))
         return Number(read.body)
       }
-      const read = await ctx.cache.readList(`pl:${key}`, productListScopes(list.filters, list.ordering), productFamily, {
-        list: () => catalogue.listProductIds(ctx.db, origin, list, counted),
+      const read = await ctx.cache.readList(plan.key, plan.scopes, productFamily, {
+        list: () => catalogue.listProductIds(ctx.db, plan.origin, plan.list, counted),
         items: (ids) => catalogue.productTexts(ctx.db, ids),
+        whole: () => catalogue.listProducts(ctx.db, plan.origin, plan.list),
       })
       return sendCached(reply, read)
     },

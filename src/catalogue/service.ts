@@ -174,6 +174,56 @@ function frame(ids: readonly number[], envelope: object): ProductPageFrame {
   return { ids: ids.map(String), head: text.slice(0, -2), tail: text.slice(-2) }
 }
 
+/** Whether the page is read backwards from a cursor (then reversed into display order). */
+const readsBackward = (request: ProductListRequest) => request.cursor !== null && request.cursor !== 'start' && request.cursor.backward
+
+/**
+ * The page's ids in display order (for a cursor page, one more row than the page tells whether another follows),
+ * with each row's sort key as exact text for cursors: an index-only scan where an index matches.
+ */
+function pageIds(db: Queryable, request: ProductListRequest) {
+  const conditions = filterConditions(request.filters)
+  const { page, cursor } = request
+  const field = sortField(request.ordering)
+  if (cursor !== null && cursor !== 'start') conditions.push(keysetCondition(request, cursor))
+  // Page numbers need no sort key: the id alone keeps the scan index-only.
+  const sortKey = cursor === null ? undefined : (field === 'id' ? sql<string | null>`NULL` : sortColumns[field].key).as('sort_key')
+  const query = db
+    .select({ id: products.id, ...(sortKey ? { sortKey } : {}) })
+    .from(products)
+    .where(and(...conditions))
+    .orderBy(...orderBy(request, readsBackward(request)))
+  return cursor === null ? query.limit(page.limit).offset(page.offset) : query.limit(page.limit + 1)
+}
+
+/** The number of live products matching the filters, as a scalar subquery (an InitPlan, run once). */
+function countExpression(filters: ProductFilters): SQL<number> {
+  return sql<number>`(SELECT count(*)::int FROM ${products} WHERE ${and(...filterConditions(filters))})`
+}
+
+/**
+ * The page's rows and its envelope (`results` empty): page numbers need the count, keyset pages drop the extra row
+ * that only told whether another page follows.
+ */
+function pageOf<R extends { id: number; sortKey?: string | null | undefined }>(
+  base: PageOrigin,
+  request: ProductListRequest,
+  fetched: R[],
+  total: number | null,
+): { rows: R[]; envelope: object } {
+  const { page, cursor } = request
+  if (cursor === null) return { rows: fetched, envelope: buildPage(base, page, total ?? 0, []) }
+  const backward = readsBackward(request)
+  const more = fetched.length > page.limit
+  const rows = fetched.slice(0, page.limit)
+  if (backward) rows.reverse()
+  const link = (row: R | undefined, towardsStart: boolean) =>
+    row ? selfUrl(base, { cursor: encodeCursor(request.ordering, { value: row.sortKey ?? null, id: row.id, backward: towardsStart }) }) : null
+  const hasNext = backward || more
+  const hasPrevious = backward ? more : cursor !== 'start'
+  return { rows, envelope: { next: hasNext ? link(rows.at(-1), false) : null, previous: hasPrevious ? link(rows[0], true) : null, results: [] } }
+}
+
 /**
  * One page of a product list, ids only (the products' own texts are cached and loaded apart, by id): an
  * index-only scan where an index matches. Page numbers add the count; keyset pages omit it.
@@ -184,44 +234,48 @@ export async function listProductIds(
   request: ProductListRequest,
   countSource: CountSource = (load) => load(),
 ): Promise<ProductPageFrame> {
-  const conditions = filterConditions(request.filters)
-  const { page, cursor } = request
-  if (cursor === null) {
-    const rows = db
-      .select({ id: products.id })
-      .from(products)
-      .where(and(...conditions))
-      .orderBy(...orderBy(request))
-      .limit(page.limit)
-      .offset(page.offset)
-    const total = countSource(() => countOf(db.select({ n: count() }).from(products).where(and(...conditions))))
-    const result = await paged(base, page, rows, total)
-    return frame(
-      result.results.map((r) => r.id),
-      { ...result, results: [] },
-    )
-  }
-
-  const field = sortField(request.ordering)
-  const backward = cursor !== 'start' && cursor.backward
-  if (cursor !== 'start') conditions.push(keysetCondition(request, cursor))
-  const fetched = await db
-    .select({ id: products.id, sortKey: field === 'id' ? sql<null>`NULL` : sortColumns[field].key })
-    .from(products)
-    .where(and(...conditions))
-    .orderBy(...orderBy(request, backward))
-    .limit(page.limit + 1)
-  const more = fetched.length > page.limit
-  const rows = fetched.slice(0, page.limit)
-  if (backward) rows.reverse()
-  const link = (row: (typeof rows)[number] | undefined, towardsStart: boolean) =>
-    row ? selfUrl(base, { cursor: encodeCursor(request.ordering, { value: row.sortKey, id: row.id, backward: towardsStart }) }) : null
-  const hasNext = backward || more
-  const hasPrevious = backward ? more : cursor !== 'start'
+  const ids = pageIds(db, request)
+  const total =
+    request.cursor === null
+      ? countSource(() => countOf(db.select({ n: count() }).from(products).where(and(...filterConditions(request.filters)))))
+      : null
+  const [fetched, counted] = await Promise.all([ids, total])
+  const { rows, envelope } = pageOf(base, request, fetched, counted)
   return frame(
     rows.map((r) => r.id),
-    { next: hasNext ? link(rows.at(-1), false) : null, previous: hasPrevious ? link(rows[0], true) : null, results: [] },
+    envelope,
   )
+}
+
+/** A whole product list page: its frame and each product's JSON text, in display order. */
+export interface ProductPage {
+  list: ProductPageFrame
+  items: string[]
+}
+
+/**
+ * A whole page in ONE statement (one round trip, one snapshot): the page's ids picked as by `listProductIds`, then
+ * joined to their products and categories, with the count alongside as a scalar subquery. For reads that need
+ * every product's text anyway (the cache off, or bypassed).
+ */
+export async function listProducts(db: Queryable, base: PageOrigin, request: ProductListRequest): Promise<ProductPage> {
+  const ids = pageIds(db, request).as('page')
+  const sortKey = (ids as { sortKey?: SQL.Aliased<string | null> }).sortKey ?? sql<null>`NULL`
+  const fetched = await db
+    .select({ ...productColumns, sortKey, total: request.cursor === null ? countExpression(request.filters) : sql<null>`NULL` })
+    .from(ids)
+    .innerJoin(products, eq(products.id, ids.id))
+    .innerJoin(categories, eq(categories.id, products.categoryId))
+    .orderBy(...orderBy(request, readsBackward(request)))
+  // An empty page has no row to carry the count: on page 1 it is 0, past it the page is invalid whatever it is.
+  const { rows, envelope } = pageOf(base, request, fetched, fetched[0]?.total ?? 0)
+  return {
+    list: frame(
+      rows.map((r) => r.id),
+      envelope,
+    ),
+    items: rows.map((row) => JSON.stringify(serializeProduct(row))),
+  }
 }
 
 /** The JSON text of each live product among `ids`, in one query; retired and missing ones are absent. */

@@ -2,6 +2,7 @@ import { and, eq, isNull, sql } from 'drizzle-orm'
 import type { AppContext } from '../context.js'
 import { type Address, emptyAddress, refreshTokens, users } from '../db/schema.js'
 import type { Queryable } from '../db/index.js'
+import { isUniqueViolation } from '../db/errors.js'
 import { ApiError, fieldError, notFound, tokenNotValid, validation } from '../http/errors.js'
 import { passwordProblems } from './passwords.js'
 import type { AccountOut, UserOut } from './schemas.js'
@@ -35,13 +36,6 @@ export function normalizeEmail(email: string): string {
   return at < 0 ? trimmed : trimmed.slice(0, at) + trimmed.slice(at).toLowerCase()
 }
 
-export function isUniqueViolation(err: unknown, constraint?: string): boolean {
-  const e = err as { code?: string; constraint?: string; cause?: unknown } | null
-  if (!e) return false
-  if (e.code === '23505') return constraint === undefined || e.constraint === constraint || !e.constraint
-  return e.cause ? isUniqueViolation(e.cause, constraint) : false
-}
-
 export async function findUserByEmail(db: Queryable, email: string): Promise<UserRow | undefined> {
   const [user] = await db
     .select()
@@ -50,17 +44,14 @@ export async function findUserByEmail(db: Queryable, email: string): Promise<Use
   return user
 }
 
-export async function getAccount(db: Queryable, id: number): Promise<UserRow> {
+/** The account with this id; a missing one is 404, or `missing()` (the signed-in user's vanished account is a 401). */
+export async function getAccount(db: Queryable, id: number, missing = () => notFound()): Promise<UserRow> {
   const [user] = await db.select().from(users).where(eq(users.id, id))
-  if (!user) throw notFound()
+  if (!user) throw missing()
   return user
 }
 
-export async function getUser(db: Queryable, id: number): Promise<UserRow> {
-  const [user] = await db.select().from(users).where(eq(users.id, id))
-  if (!user) throw tokenNotValid('User not found')
-  return user
-}
+export const getUser = (db: Queryable, id: number) => getAccount(db, id, () => tokenNotValid('User not found'))
 
 export async function register(
   ctx: AppContext,

@@ -4,7 +4,7 @@ import type { Queryable, Tx } from '../db/index.js'
 import { categories, orderItems, products } from '../db/schema.js'
 import { ApiError, conflict, notFound, validation, type FieldErrors } from '../http/errors.js'
 import { type Page, type PageOrigin, type PageRequest, buildPage, selfUrl } from '../http/pagination.js'
-import { isUniqueViolation } from '../auth/service.js'
+import { isUniqueViolation, pgErrorCode } from '../db/errors.js'
 import { parseMoney } from './decimal.js'
 import {
   type ProductFacts,
@@ -73,13 +73,8 @@ export function serializeProduct(row: ProductRow): ProductOut {
   }
 }
 
-function violates(err: unknown, codes: readonly string[]): boolean {
-  const e = err as { code?: string; cause?: unknown } | null
-  if (!e) return false
-  return codes.includes(e.code ?? '') || violates(e.cause, codes)
-}
 /** foreign_key_violation, or restrict_violation (what ON DELETE RESTRICT raises). */
-const isForeignKeyViolation = (err: unknown) => violates(err, ['23503', '23001'])
+const isForeignKeyViolation = (err: unknown) => ['23503', '23001'].includes(pgErrorCode(err) ?? '')
 
 // ---------------------------------------------------------------------------------------------------------- reads
 

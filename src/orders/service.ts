@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { and, asc, count, desc, eq, inArray, sql, type SQL } from 'drizzle-orm'
 import type { AppContext } from '../context.js'
 import type { Queryable, Tx } from '../db/index.js'
+import { pgErrorCode } from '../db/errors.js'
 import {
   type Address,
   type OrderStatus,
@@ -40,12 +41,6 @@ const transitions: Record<OrderStatus, readonly OrderStatus[]> = {
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
 const illegalTransition = (from: OrderStatus, to: OrderStatus) => conflict(`Cannot change status from ${from} to ${to}.`)
-
-function pgErrorCode(err: unknown): string | undefined {
-  const e = err as { code?: unknown; cause?: unknown } | null
-  if (!e) return undefined
-  return typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) ? e.code : pgErrorCode(e.cause)
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Reading

@@ -49,7 +49,7 @@ export async function createContext(config: Config, log: FastifyBaseLogger, over
     if (!overrides.skipMigrations) await database.migrate()
   }
   const cache = new VersionedCache(createCacheBackend(config.redisUrl, config.redisPrefix), config.cacheTtlSeconds, log)
-  const pubsub = overrides.pubsub ?? createPubSub(config.redisUrl, config.redisPrefix)
+  const pubsub = overrides.pubsub ?? createPubSub(config.redisUrl, config.redisPrefix, log)
   const tokens = new TokenService(config.jwtSecret, {
     access: config.accessTokenLifetime,
     refresh: config.refreshTokenLifetime,

@@ -39,6 +39,7 @@ describe('loadConfig', () => {
     [{ RATE_LIMIT_TOKEN_PER_IP: '0' }, 'RATE_LIMIT_TOKEN_PER_IP: must be between 1 and 9007199254740991, got 0'],
     [{ QUERY_LIMIT: '12' }, 'QUERY_LIMIT: must be between 256 and 65536, got 12'],
     [{ BODY_LIMIT: '-1' }, 'BODY_LIMIT: must be a whole number, got "-1"'],
+    [{ WS_MAX_SOCKETS_PER_USER: '0' }, 'WS_MAX_SOCKETS_PER_USER: must be between 1 and 10000, got 0'],
   ])('%j fails with one clear line', (env, message) => {
     const err = failure(env)
     expect(err.message).toBe(message)
@@ -47,7 +48,7 @@ describe('loadConfig', () => {
 
   it('has the documented defaults', () => {
     const config = loadConfig({ NODE_ENV: 'test' })
-    expect(config).toMatchObject({ port: 8000, databaseUrl: undefined, redisUrl: undefined, bodyLimit: 1_048_576, queryLimit: 2048, rateLimit: false, corsOrigins: [] })
+    expect(config).toMatchObject({ port: 8000, databaseUrl: undefined, redisUrl: undefined, bodyLimit: 1_048_576, queryLimit: 2048, rateLimit: false, corsOrigins: [], wsMaxSocketsPerUser: 20 })
   })
 
   it('generates the development secret once into DATA_DIR and reuses it', () => {

@@ -97,9 +97,18 @@ export async function changeStatus(
   status: OrderStatus,
   previousStatus: OrderStatus | null,
 ): Promise<NotificationOut> {
-  const notification = await t.ctx.db.transaction((tx) => recordStatusChange(tx, { orderId, userId, status, previousStatus }))
-  await publishNotifications(t.ctx, userId, [notification])
-  return notification
+  const stored = await t.ctx.db.transaction((tx) => recordStatusChange(tx, { orderId, userId, status, previousStatus }))
+  await publishNotifications(t.ctx, userId, [stored])
+  return stored.notification
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Polls `check` until it holds; fails naming `what` after `ms`. */
+export async function until(what: string, check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    await sleep(10)
+  }
+}

@@ -234,6 +234,35 @@ describe('WebSocket delivery', () => {
   })
 })
 
+describe('sockets per user', () => {
+  let capped: TestApp
+  beforeAll(async () => {
+    capped = await createTestApp({ listen: true, config: { wsMaxSocketsPerUser: 2 } })
+  })
+  afterAll(async () => {
+    await capped?.close()
+  })
+
+  it('closes the user’s oldest socket with 4429 when a new one exceeds WS_MAX_SOCKETS_PER_USER', async () => {
+    const user = await capped.user()
+    const other = await capped.user()
+    const [first, second] = [await connected(capped, { token: user.access }), await connected(capped, { token: user.access })]
+    const theirs = await connected(capped, { token: other.access })
+    const third = await connected(capped, { token: user.access })
+    expect(await first.closed).toEqual({ code: 4429, reason: 'Too many sockets for this user' })
+    const fourth = await connected(capped, { token: user.access })
+    expect(await second.closed).toEqual({ code: 4429, reason: 'Too many sockets for this user' })
+
+    // The two newest stay, receive pushes, and someone else's socket never counted.
+    const orderId = await createOrder(capped, user.id)
+    const notification = await changeStatus(capped, user.id, orderId, 'shipped', 'pending')
+    await Promise.all([third.untilNotifications(1), fourth.untilNotifications(1)])
+    expect([third.notifications, fourth.notifications]).toEqual([[notification], [notification]])
+    expect(theirs.ws.readyState).toBe(theirs.ws.OPEN)
+    await Promise.all([third.close(), fourth.close(), theirs.close()])
+  })
+})
+
 describe('WebSocket replay with since', () => {
   const ids = (client: Client) => client.notifications.map((n) => n.id)
 

@@ -27,6 +27,8 @@ export interface Config {
   rateLimit: boolean
   /** How often the server pings an idle WebSocket; one unanswered ping and the socket is dropped. */
   wsPingIntervalMs: number
+  /** Notification sockets one user may hold per instance; a new one past it closes their oldest (4429). */
+  wsMaxSocketsPerUser: number
   rateLimitWindowSeconds: number
   rateLimits: Record<RateLimitScope, RateLimitRule>
   /** Longest accepted query string, bytes (414 above). */
@@ -152,6 +154,7 @@ export function loadConfig(env: Env = process.env): Config {
     argon2MemoryCost: int(env, 'ARGON2_MEMORY_KIB', 19456, 1024),
     rateLimit: bool(env, 'RATE_LIMIT', nodeEnv !== 'test'),
     wsPingIntervalMs: int(env, 'WS_PING_INTERVAL_MS', 30_000, 10),
+    wsMaxSocketsPerUser: int(env, 'WS_MAX_SOCKETS_PER_USER', 20, 1, 10_000),
     rateLimitWindowSeconds: int(env, 'RATE_LIMIT_WINDOW', 60, 1, 86_400),
     rateLimits: rateLimitRules(env),
     queryLimit: int(env, 'QUERY_LIMIT', 2048, 256, 65_536),

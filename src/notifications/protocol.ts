@@ -13,6 +13,8 @@ export const CloseCode = {
   internalError: 1011,
   badRequest: 4400,
   unauthorized: 4401,
+  /** The user opened more sockets on this instance than WS_MAX_SOCKETS_PER_USER; this, their oldest, gave way. */
+  tooManySockets: 4429,
 } as const
 
 export type ServerMessage =

@@ -10,6 +10,7 @@ import { CloseCode, NOTIFICATIONS_PATH, type ClientMessage } from './protocol.js
 import { NotificationSocket, SocketHub } from './sockets.js'
 import {
   NOTIFICATIONS_CHANNEL,
+  latestNotificationId,
   listNotifications,
   markAllRead,
   markRead,
@@ -35,9 +36,12 @@ const NotificationSchema = Type.Object({
 const IdParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) })
 
 const SOCKET_DESCRIPTION = `WebSocket (upgrade this GET). Authenticate with \`?token=<access>\` or \`Authorization: Bearer\`;
-without a valid access token the socket is closed with 4401, as it is when the token expires (reconnect with a fresh one).
-Pushes \`{"type": "order.status_changed", "notification": {...}}\`. \`?since=<id>\` first replays your stored notifications
-with a greater id, oldest first. Send \`{"type": "ping"}\` for \`{"type": "pong"}\`. A plain GET answers 426.`
+without a valid access token the socket is closed with 4401, as it is when the token expires or the session is revoked
+(reconnect with a fresh one). Pushes \`{"type": "order.status_changed", "notification": {...}}\`, each notification once.
+\`?since=<id>\` first replays your stored notifications with a greater id, oldest first. Send \`{"type": "ping"}\` for
+\`{"type": "pong"}\` (sent after the replay). One user holds at most WS_MAX_SOCKETS_PER_USER (default 20) sockets per
+server instance: a new one past it closes their oldest with 4429 "Too many sockets for this user" (do not reconnect
+that one). 1013 (too slow) and 1011 (server error) mean: reconnect with \`since\`. A plain GET answers 426.`
 
 export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
   app.get(
@@ -97,7 +101,7 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
     },
   )
 
-  const hub = new SocketHub(ctx.config.wsPingIntervalMs, ctx.log)
+  const hub = new SocketHub(ctx.config.wsPingIntervalMs, ctx.log, ctx.config.wsMaxSocketsPerUser)
   new Gauge({
     name: 'websocket_connections',
     help: 'Authenticated notification WebSockets open on this instance',
@@ -110,7 +114,11 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
   const unsubscribe = await ctx.pubsub.subscribe(NOTIFICATIONS_CHANNEL, (raw) => hub.dispatch(raw))
   // Logout, password change, deactivation or "revoke sessions" on any instance: the user's open sockets go too.
   const stopRevocations = ctx.sessions.onRevoked((userId) => hub.closeUser(userId, CloseCode.unauthorized, 'Session revoked'))
+  // Pub/sub was down: pushes and revocations from other instances were missed. A quarter of the pool at most.
+  const catchUpConcurrency = Math.max(1, Math.floor(ctx.config.dbPoolSize / 4))
+  const stopResync = ctx.pubsub.on('resync', () => void hub.resync(catchUpConcurrency))
   app.addHook('onClose', async () => {
+    stopResync()
     stopRevocations()
     hub.closeAll(CloseCode.goingAway, 'Server shutting down')
     await unsubscribe().catch(() => {})
@@ -125,7 +133,7 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
       const text = isBinary ? null : data.toString()
       void ready.then((socket) => {
         socket.alive = true
-        socket.send(answer(text))
+        socket.whenCaughtUp(() => socket.send(answer(text)))
       })
     })
 
@@ -143,8 +151,22 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
     if (ws.readyState !== ws.OPEN) return
     if (!user) return ws.close(CloseCode.unauthorized, 'Given token not valid for any token type')
 
-    const current = new NotificationSocket(ws, user.id, request.log)
-    // In the hub before the backlog is read: see NotificationSocket.replay.
+    const userId = user.id
+    let lastId: number
+    try {
+      // Read before the socket joins the hub: a later catch-up then also covers what commits in between.
+      lastId = since ?? (await latestNotificationId(ctx.db, userId))
+    } catch (err) {
+      request.log.error({ err }, 'notification socket: reading the latest notification failed')
+      return ws.close(CloseCode.internalError, 'Try again later')
+    }
+    if (ws.readyState !== ws.OPEN) return
+
+    const current = new NotificationSocket(ws, userId, request.log, lastId, {
+      backlog: (after, limit) => notificationsAfter(ctx.db, userId, after, limit),
+      authorized: async () => (await app.guards.fromToken(token)) !== null,
+    })
+    // In the hub before the backlog is read: see NotificationSocket.catchUp.
     hub.add(current)
     ws.once('close', () => {
       hub.remove(current)
@@ -152,13 +174,7 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
     })
     registered(current)
     current.expireAt(user.tokenExp)
-    if (since === undefined) return
-    try {
-      await current.replay(since, (after, limit) => notificationsAfter(ctx.db, current.userId, after, limit))
-    } catch (err) {
-      request.log.error({ err }, 'notification socket: replay failed')
-      ws.close(CloseCode.internalError, 'Replay failed: reconnect with since')
-    }
+    if (since !== undefined) void current.catchUp()
   }
 
   app.route({

@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gt, not } from 'drizzle-orm'
+import { type SQL, and, asc, count, desc, eq, getTableColumns, gt, max, not, sql } from 'drizzle-orm'
 import type { AppContext } from '../context.js'
 import type { Queryable } from '../db/index.js'
 import { type OrderStatus, notifications, orderStatuses } from '../db/schema.js'
@@ -52,8 +52,38 @@ export function describe(change: StatusChange): string {
   }
 }
 
+/** The first key of `lockUserNotifications`: negative, so it never meets a lock keyed by a user id first. */
+const USER_NOTIFICATIONS_LOCK = -1_853_189_228
+
+/**
+ * Takes, until commit, the lock that serializes the transactions storing notifications for one user; every writer of
+ * `notifications` takes it before its insert. Ids are drawn at insert, so one user's notifications then commit in id
+ * order, and "everything above the highest id I have" (a socket's `since`, the catch-up after a Redis outage) never
+ * skips one that committed late. An expression (void, never null), so a writer can fold it into a statement it sends
+ * anyway.
+ */
+export function lockUserNotifications(userId: number): SQL {
+  return sql`pg_advisory_xact_lock(${USER_NOTIFICATIONS_LOCK}::int, ${userId}::int)`
+}
+
+/**
+ * The user's notification before the one being inserted (0 for none), as an expression of the inserting statement
+ * (in its RETURNING): that statement runs after lockUserNotifications, so it sees every earlier one committed, and
+ * not the row it inserts.
+ */
+export function previousNotificationId(userId: number): SQL<number> {
+  return sql<number>`(SELECT coalesce(max(n.id), 0) FROM notifications n WHERE n.user_id = ${userId})`.mapWith(Number)
+}
+
+/** A notification as its transaction stored it, with what publishNotifications needs to keep one user's in order. */
+export interface StoredNotification {
+  notification: NotificationOut
+  previousId: number
+}
+
 /** Stores the owner's notification; call inside the transaction that changes the status. */
-export async function recordStatusChange(tx: Queryable, change: StatusChange): Promise<NotificationOut> {
+export async function recordStatusChange(tx: Queryable, change: StatusChange): Promise<StoredNotification> {
+  await tx.execute(sql`SELECT ${lockUserNotifications(change.userId)}`)
   const [row] = await tx
     .insert(notifications)
     .values({
@@ -63,27 +93,29 @@ export async function recordStatusChange(tx: Queryable, change: StatusChange): P
       previousStatus: change.previousStatus,
       message: describe(change),
     })
-    .returning()
-  return serializeNotification(row!)
+    .returning({ ...getTableColumns(notifications), previousId: previousNotificationId(change.userId) })
+  const { previousId, ...stored } = row!
+  return { notification: serializeNotification(stored), previousId }
 }
 
 /**
- * Pushes stored notifications to every instance; call after the transaction commits, never before. A failed
- * publish loses no data: the notification is stored, and a client reconnecting with `since` replays it.
+ * Pushes stored notifications to every instance; call after the transaction commits, never before. Pub/sub never
+ * fails: without Redis this instance's sockets get them at once and the others' when it is back. Each message names
+ * the user's notification before it, so that a socket sends one user's notifications in id order, without gaps,
+ * whichever instance published them and whatever overtook what on the way (NotificationSocket.deliver).
  */
-export async function publishNotifications(ctx: AppContext, userId: number, items: NotificationOut[]): Promise<void> {
-  // In id order, so a socket usually receives one user's notifications in the order they were stored.
-  for (const notification of [...items].sort((a, b) => a.id - b.id)) {
-    const message: PublishedNotification = { user_id: userId, notification }
-    await ctx.pubsub
-      .publish(NOTIFICATIONS_CHANNEL, JSON.stringify(message))
-      .catch((err) => ctx.log.warn({ err }, 'notification not published; clients will replay it with since'))
+export async function publishNotifications(ctx: AppContext, userId: number, items: StoredNotification[]): Promise<void> {
+  for (const { notification, previousId } of [...items].sort((a, b) => a.notification.id - b.notification.id)) {
+    const message: PublishedNotification = { user_id: userId, previous_id: previousId, notification }
+    await ctx.pubsub.publish(NOTIFICATIONS_CHANNEL, JSON.stringify(message))
   }
 }
 
 /** What travels on NOTIFICATIONS_CHANNEL. */
 export interface PublishedNotification {
   user_id: number
+  /** The user's notification just before this one (0 for none). */
+  previous_id: number
   notification: NotificationOut
 }
 
@@ -101,8 +133,8 @@ export function parsePublished(raw: string): PublishedNotification | null {
   } catch {
     return null
   }
-  const { user_id: userId, notification: n } = (message ?? {}) as Partial<PublishedNotification>
-  if (!isId(userId) || typeof n !== 'object' || n === null) return null
+  const { user_id: userId, previous_id: previous, notification: n } = (message ?? {}) as Partial<PublishedNotification>
+  if (!isId(userId) || !(previous === 0 || isId(previous)) || typeof n !== 'object' || n === null) return null
   const valid =
     isId(n.id) &&
     n.type === 'order.status_changed' &&
@@ -112,7 +144,7 @@ export function parsePublished(raw: string): PublishedNotification | null {
     typeof n.message === 'string' &&
     typeof n.read === 'boolean' &&
     typeof n.created_at === 'string'
-  return valid ? { user_id: userId, notification: n } : null
+  return valid && previous < n.id ? { user_id: userId, previous_id: previous, notification: n } : null
 }
 
 export interface ListOptions {
@@ -153,6 +185,12 @@ export async function markAllRead(db: Queryable, userId: number): Promise<void> 
     .update(notifications)
     .set({ read: true })
     .where(and(eq(notifications.userId, userId), not(notifications.read)))
+}
+
+/** The user's highest notification id (0 for none): where a socket connecting without `since` starts. */
+export async function latestNotificationId(db: Queryable, userId: number): Promise<number> {
+  const [row] = await db.select({ id: max(notifications.id) }).from(notifications).where(eq(notifications.userId, userId))
+  return row?.id ?? 0
 }
 
 /** The user's notifications with an id above `afterId`, oldest first: the replay of a reconnecting socket. */

@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
+import pMap from 'p-map'
 import { WebSocket } from 'ws'
 import { CloseCode, type ServerMessage } from './protocol.js'
 import { type NotificationOut, parsePublished } from './service.js'
@@ -7,30 +8,51 @@ import { type NotificationOut, parsePublished } from './service.js'
 const MAX_BUFFERED_BYTES = 1024 * 1024
 const REPLAY_BATCH = 500
 /**
- * How long a socket remembers the ids it replayed. A notification can be in the backlog and still have its publish
- * in flight; past this window that publish has long arrived, so the memory is freed.
+ * How long a notification waits for the one before it (published by another request or instance, normally
+ * milliseconds behind) before the socket reads the gap from the database: its message was lost (Redis cut, or the
+ * instance that published it died).
  */
-const REPLAY_DEDUP_WINDOW_MS = 60_000
+const GAP_WAIT_MS = 500
 /** setTimeout's ceiling; a later expiry just closes early and the client reconnects with a fresh token. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1
 
 export type BacklogLoader = (afterId: number, limit: number) => Promise<NotificationOut[]>
 
-/** One authenticated socket: live pushes, the `since` replay and its seam, token expiry. */
+/** What a socket reads again when it catches up. */
+export interface SocketSource {
+  /** The user's stored notifications with an id above `afterId`, oldest first. */
+  backlog: BacklogLoader
+  /** Whether the access token behind the socket still holds: a revocation may have been missed meanwhile. */
+  authorized(): Promise<boolean>
+}
+
+/**
+ * One authenticated socket: live pushes, catching up from the database (the `since` replay, a gap, pub/sub having
+ * been down), token expiry. It sends its user's notifications in id order, each once and with no gap: one user's
+ * notifications commit in id order (lockUserNotifications) and each live one names the one before it, so a live
+ * one is sent only once its predecessor has been, and waits for it otherwise. A client's `since` (the last id it
+ * got) is therefore exact, and so is this socket's own `lastId` when it catches up.
+ */
 export class NotificationSocket {
   /** Cleared at each server ping, set by the pong (or any message); still clear at the next ping means dead. */
   alive = true
-  /** Highest notification id sent on this socket. */
-  lastId = 0
-  /** Live notifications held back while the backlog is replayed, so none overtakes (or slips past) the replay. */
-  private held: NotificationOut[] | null = null
-  private replayed: Set<number> | null = null
+  /** Live notifications that arrived before their predecessor, by the predecessor's id. */
+  private readonly waiting = new Map<number, NotificationOut>()
+  private gapTimer: NodeJS.Timeout | undefined
+  /** Catch-ups and answers run one after another: a pong is sent after the replay asked for before it. */
+  private queue: Promise<void> = Promise.resolve()
   private readonly timers: NodeJS.Timeout[] = []
 
+  /**
+   * @param lastId every notification of the user up to this id was sent or predates the socket: `since`, or the
+   *   user's highest id read before the socket joined the hub.
+   */
   constructor(
     readonly ws: WebSocket,
     readonly userId: number,
     private readonly log: FastifyBaseLogger,
+    private lastId: number,
+    private readonly source: SocketSource,
   ) {}
 
   get open(): boolean {
@@ -47,56 +69,85 @@ export class NotificationSocket {
     this.ws.send(JSON.stringify(message))
   }
 
-  /** A live notification from pub/sub. */
-  deliver(notification: NotificationOut): void {
-    if (this.held) {
-      this.held.push(notification)
-      return
-    }
-    // Already sent by the replay (its publish was still in flight when the backlog was read).
-    if (this.replayed?.delete(notification.id)) return
-    this.push(notification)
+  /**
+   * A live notification from pub/sub, with the id of the user's notification before it. Anything at or below
+   * `lastId` was sent already: a copy re-published after a Redis cut, or one a catch-up read first.
+   */
+  deliver(notification: NotificationOut, previousId: number): void {
+    if (notification.id <= this.lastId) return
+    if (previousId <= this.lastId) return this.push(notification)
+    this.waiting.set(previousId, notification)
+    this.gapTimer ??= setTimeout(() => {
+      this.gapTimer = undefined
+      if (this.waiting.size) void this.catchUp()
+    }, GAP_WAIT_MS).unref()
   }
 
+  /** Sends one notification, then those that were waiting for it. */
   private push(notification: NotificationOut): void {
-    this.send({ type: 'order.status_changed', notification })
-    if (notification.id > this.lastId) this.lastId = notification.id
+    let next: NotificationOut | undefined = notification
+    while (next) {
+      this.send({ type: 'order.status_changed', notification: next })
+      this.lastId = next.id
+      next = this.waiting.get(next.id)
+      this.waiting.delete(this.lastId)
+    }
+  }
+
+  /** Sends `answer()` once the catch-ups asked for before it are done. */
+  whenCaughtUp(answer: () => void): void {
+    void this.enqueue(async () => answer())
   }
 
   /**
-   * Sends the stored notifications after `since`, oldest first, then the live ones that arrived meanwhile. The socket
-   * must already receive live notifications (be in the hub): anything committed after the backlog was read is then
-   * published to it, and anything committed before is in the backlog, so the seam has no gap; ids sent by the replay
-   * are skipped among the live ones, so it has no duplicate either.
+   * Sends what the user has stored above `lastId`, oldest first. The socket must already receive live notifications
+   * (be in the hub): anything committed after the backlog was read is then published to it, and anything committed
+   * before is in the backlog, so there is no gap at the seam; live ones read by the backlog first are below `lastId`
+   * when they come, so there is no duplicate either. On failure the socket is closed and the client replays with
+   * `since`. Runs after any catch-up already under way.
    */
-  async replay(since: number, load: BacklogLoader): Promise<void> {
-    this.held = []
-    const replayed = new Set<number>()
-    this.replayed = replayed
-    let failed = true
-    try {
-      let after = since
-      for (;;) {
-        const batch = await load(after, REPLAY_BATCH)
-        if (!this.open) return
-        for (const notification of batch) {
-          replayed.add(notification.id)
-          this.push(notification)
-        }
-        const last = batch.at(-1)
-        if (batch.length < REPLAY_BATCH || !last) break
-        after = last.id
-      }
-      failed = false
-    } finally {
-      const held = this.held
-      this.held = null
-      // On failure the caller closes the socket and the client replays again: nothing held is worth sending.
-      if (!failed) for (const notification of held.sort((a, b) => a.id - b.id)) this.deliver(notification)
-    }
-    this.after(REPLAY_DEDUP_WINDOW_MS, () => {
-      if (this.replayed === replayed) this.replayed = null
+  catchUp(): Promise<void> {
+    return this.enqueue(() => this.readBacklog())
+  }
+
+  /** After pub/sub was down: the session may have been revoked on another instance meanwhile, else catch up. */
+  resync(): Promise<void> {
+    return this.enqueue(async () => {
+      if (!(await this.source.authorized())) return this.ws.close(CloseCode.unauthorized, 'Session revoked')
+      await this.readBacklog()
     })
+  }
+
+  private enqueue(step: () => Promise<void>): Promise<void> {
+    this.queue = this.queue.then(async () => {
+      if (!this.open) return
+      try {
+        await step()
+      } catch (err) {
+        this.log.error({ err, userId: this.userId }, 'notification socket: catch-up failed')
+        this.ws.close(CloseCode.internalError, 'Replay failed: reconnect with since')
+      }
+    })
+    return this.queue
+  }
+
+  private async readBacklog(): Promise<void> {
+    for (;;) {
+      const batch = await this.source.backlog(this.lastId, REPLAY_BATCH)
+      if (!this.open) return
+      // Live ones may have moved lastId on while the batch was read.
+      for (const notification of batch) if (notification.id > this.lastId) this.push(notification)
+      if (batch.length < REPLAY_BATCH) break
+    }
+    // What waited since before the read was committed before it was published, so the backlog had it (and it was
+    // sent above); one that came during the read may be newer, and still waits for its predecessor if that is too.
+    for (const [previousId, notification] of this.waiting) {
+      if (notification.id <= this.lastId) this.waiting.delete(previousId)
+      else if (previousId <= this.lastId) {
+        this.waiting.delete(previousId)
+        this.push(notification)
+      }
+    }
   }
 
   /** Closes with 4401 when the access token expires, so the client reconnects with a fresh one. */
@@ -116,8 +167,8 @@ export class NotificationSocket {
   dispose(): void {
     for (const timer of this.timers) clearTimeout(timer)
     this.timers.length = 0
-    this.held = null
-    this.replayed = null
+    clearTimeout(this.gapTimer)
+    this.waiting.clear()
   }
 }
 
@@ -130,6 +181,8 @@ export class SocketHub {
   constructor(
     pingIntervalMs: number,
     private readonly log: FastifyBaseLogger,
+    /** Sockets one user may hold on this instance; a new one past it closes their oldest with 4429. */
+    private readonly maxPerUser: number,
   ) {
     this.heartbeat = setInterval(() => this.ping(), pingIntervalMs)
     this.heartbeat.unref()
@@ -148,6 +201,12 @@ export class SocketHub {
     if (!sockets.has(socket)) {
       sockets.add(socket)
       this.count++
+      // Oldest first; out of the hub at once, so a burst of new sockets cannot count one while it closes.
+      for (const oldest of sockets) {
+        if (sockets.size <= this.maxPerUser) break
+        this.remove(oldest)
+        oldest.ws.close(CloseCode.tooManySockets, 'Too many sockets for this user')
+      }
     }
     socket.ws.on('pong', () => {
       socket.alive = true
@@ -170,13 +229,22 @@ export class SocketHub {
     }
     for (const socket of this.byUser.get(message.user_id) ?? []) {
       try {
-        socket.deliver(message.notification)
+        socket.deliver(message.notification, message.previous_id)
       } catch (err) {
         // One broken socket must not cost the others their notification.
         this.log.warn({ err, userId: socket.userId }, 'notification not delivered to a socket')
         socket.ws.terminate()
       }
     }
+  }
+
+  /**
+   * After pub/sub was down: every socket rechecks its session and catches up from the database, `concurrency` at a
+   * time, so thousands of sockets do not take the whole pool.
+   */
+  async resync(concurrency: number): Promise<void> {
+    const sockets = [...this.byUser.values()].flatMap((set) => [...set])
+    await pMap(sockets, (socket) => socket.resync(), { concurrency })
   }
 
   /** ws-level ping; a socket that did not answer the previous one is gone (half-open TCP) and is dropped. */

@@ -18,8 +18,10 @@ import type { PageRequest } from '../http/pagination.js'
 import { type StockChange, stockChangeScopes } from '../catalogue/invalidation.js'
 import { refreshProducts } from '../catalogue/service.js'
 import {
-  type NotificationOut,
+  type StoredNotification,
   describe,
+  lockUserNotifications,
+  previousNotificationId,
   publishNotifications,
   recordStatusChange,
   serializeNotification,
@@ -181,7 +183,7 @@ async function transition(
   orderId: number,
   from: OrderStatus,
   to: OrderStatus,
-): Promise<{ row: OrderRow; notification: NotificationOut } | null> {
+): Promise<{ row: OrderRow; notification: StoredNotification } | null> {
   const [row] = await tx
     .update(orders)
     .set({ status: to, updatedAt: sql`now()` })
@@ -202,7 +204,7 @@ async function changeWithin(
   actor: AuthUser,
   orderId: number,
   to: OrderStatus,
-): Promise<{ row: OrderRow; notification: NotificationOut }> {
+): Promise<{ row: OrderRow; notification: StoredNotification }> {
   // Statuses only move forward, so a lost race can repeat at most as many times as there are statuses.
   for (let attempt = 0; attempt <= orderStatuses.length; attempt++) {
     const [current] = await tx
@@ -217,7 +219,7 @@ async function changeWithin(
   throw conflict('The order is being changed by another request; try again.')
 }
 
-async function finish(ctx: AppContext, result: { row: OrderRow; notification: NotificationOut }): Promise<OrderOut> {
+async function finish(ctx: AppContext, result: { row: OrderRow; notification: StoredNotification }): Promise<OrderOut> {
   await publishNotifications(ctx, result.row.userId, [result.notification])
   return serializeOne(ctx.db, result.row)
 }
@@ -325,7 +327,9 @@ const intArray = (values: readonly number[]) => `{${values.join(',')}}`
  * second sees the cart the first emptied). A locked row is returned as last committed, so every shortage is known
  * here, before anything is written. Products take the lock an UPDATE would (NO KEY UPDATE), so carts and orders
  * referencing them (foreign key checks) are not blocked. The order's id is drawn here too: the notification
- * stored with the order names it, and is written in the same statement as the order.
+ * stored with the order names it, and is written in the same statement as the order. So is the user's notification
+ * lock (lockUserNotifications): a one-time filter, taken before any row lock, as a cancellation takes it before
+ * restocking, so the two never deadlock.
  */
 async function lockCart(tx: Tx, userId: number): Promise<{ lines: LockedLine[]; orderId: number }> {
   const rows = await rowsOf<LockedLine & { orderId: number }>(
@@ -333,7 +337,7 @@ async function lockCart(tx: Tx, userId: number): Promise<{ lines: LockedLine[]; 
     sql`SELECT c.id, c.product_id AS "productId", c.quantity, p.stock, p.is_active AS "isActive",
                p.category_id AS "categoryId", (SELECT nextval(pg_get_serial_sequence('orders', 'id'))::int) AS "orderId"
           FROM cart_items c JOIN products p ON p.id = c.product_id
-         WHERE c.user_id = ${userId}
+         WHERE c.user_id = ${userId} AND (SELECT ${lockUserNotifications(userId)}) IS NOT NULL
          ORDER BY c.product_id
            FOR UPDATE OF c FOR NO KEY UPDATE OF p`,
   )
@@ -348,6 +352,7 @@ interface Written {
   createdAt: string | Date
   updatedAt: string | Date
   notificationId: string
+  previousNotificationId: string
   productId: number
   productName: string
   unitPrice: string
@@ -358,8 +363,8 @@ interface Written {
 /**
  * Everything an order writes, as ONE statement (each round trip costs more than the statement): the decrements
  * (still conditional, as a belt: the rows are locked and were checked), the order with its price/name snapshots,
- * address snapshot and total, its first history entry, the owner's notification, and the emptied cart. Returns
- * one row per item with what the answer needs, so nothing is read back.
+ * address snapshot and total, its first history entry, the owner's notification (with the id of their one before
+ * it), and the emptied cart. Returns one row per item with what the answer needs, so nothing is read back.
  */
 async function writeOrder(
   tx: Tx,
@@ -395,13 +400,14 @@ async function writeOrder(
         ), noted AS (
           INSERT INTO notifications (user_id, order_id, status, previous_status, message)
           SELECT user_id, id, 'pending', NULL, ${message} FROM placed
-          RETURNING id
+          RETURNING id, ${previousNotificationId(userId)} AS previous_id
         ), emptied AS (
           DELETE FROM cart_items WHERE id = ANY(${intArray(lines.map((l) => l.id))}::int[])
         )
         SELECT placed.id AS "orderId", placed.user_id AS "userId", placed.total_price::text AS "totalPrice",
                placed.shipping_address AS "shippingAddress", placed.created_at AS "createdAt",
                placed.updated_at AS "updatedAt", noted.id::text AS "notificationId",
+               noted.previous_id::text AS "previousNotificationId",
                items.product_id AS "productId", items.product_name AS "productName",
                items.unit_price::text AS "unitPrice", (items.unit_price * items.quantity)::text AS subtotal,
                items.quantity
@@ -412,7 +418,7 @@ async function writeOrder(
 
 interface Placed {
   order: OrderOut
-  notification: NotificationOut | null
+  notification: StoredNotification | null
   productIds: number[]
 }
 
@@ -489,7 +495,8 @@ async function placeWithin(tx: Tx, userId: number, input: PlaceOrderInput, mark:
     read: false,
     createdAt,
   })
-  return { order, notification, productIds: lines.map((l) => l.productId) }
+  const stored = { notification, previousId: Number(first.previousNotificationId) }
+  return { order, notification: stored, productIds: lines.map((l) => l.productId) }
 }
 
 /**

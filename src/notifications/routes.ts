@@ -1,15 +1,16 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import { Gauge } from 'prom-client'
 import type { AppContext } from '../context.js'
-import { bearerToken, currentUser } from '../auth/guard.js'
+import { type AuthUser, bearerToken, currentUser } from '../auth/guard.js'
 import { Detail, PageQuery, Paginated, buildPage, pageRequest } from '../http/pagination.js'
 import { notFound } from '../http/errors.js'
 import { CloseCode, NOTIFICATIONS_PATH, type ClientMessage } from './protocol.js'
-import { NotificationSocket, SocketHub } from './sockets.js'
+import { type Frame, NotificationSocket, SocketHub } from './sockets.js'
 import {
   NOTIFICATIONS_CHANNEL,
+  type NotificationOut,
   listNotifications,
   markAllRead,
   markRead,
@@ -97,10 +98,34 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
     },
   )
 
-  const hub = new SocketHub(ctx.config.wsPingIntervalMs, ctx.log)
+  await serveStream(app, ctx, {
+    url: NOTIFICATIONS_PATH,
+    schema: { tags, summary: 'Live notifications (WebSocket)', description: SOCKET_DESCRIPTION },
+    gauge: { name: 'websocket_connections', help: 'Authenticated notification WebSockets open on this instance' },
+    backlog: (user, after, limit) => notificationsAfter(ctx.db, user.id, after, limit),
+  })
+}
+
+/** A WebSocket endpoint fed by the notifications channel: /ws/notifications, and the staff stream beside it. */
+export interface StreamSpec {
+  url: string
+  schema: { tags: string[]; summary: string; description: string; response?: Record<number, unknown> }
+  gauge: { name: string; help: string }
+  /** The notifications after `afterId` this user's socket replays for `since`, oldest first. */
+  backlog(user: AuthUser, afterId: number, limit: number): Promise<NotificationOut[]>
+  /** Who receives a notification: its owner (default), or every socket of the stream. */
+  audience?: 'owner' | 'everyone'
+  frame?: Frame
+  /** A close code and reason for an authenticated user who may not open this stream; null lets them in. */
+  refuse?(user: AuthUser): [number, string] | null
+}
+
+/** Registers the stream's route and its hub: one channel subscription per instance, revocations, shutdown. */
+export async function serveStream(app: FastifyInstance, ctx: AppContext, spec: StreamSpec): Promise<SocketHub> {
+  const hub = new SocketHub(ctx.config.wsPingIntervalMs, ctx.log, spec.audience)
   new Gauge({
-    name: 'websocket_connections',
-    help: 'Authenticated notification WebSockets open on this instance',
+    name: spec.gauge.name,
+    help: spec.gauge.help,
     registers: [app.metrics],
     collect() {
       this.set(hub.size)
@@ -142,8 +167,10 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
     }
     if (ws.readyState !== ws.OPEN) return
     if (!user) return ws.close(CloseCode.unauthorized, 'Given token not valid for any token type')
+    const refused = spec.refuse?.(user)
+    if (refused) return ws.close(...refused)
 
-    const current = new NotificationSocket(ws, user.id, request.log)
+    const current = new NotificationSocket(ws, user.id, request.log, spec.frame)
     // In the hub before the backlog is read: see NotificationSocket.replay.
     hub.add(current)
     ws.once('close', () => {
@@ -154,7 +181,7 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
     current.expireAt(user.tokenExp)
     if (since === undefined) return
     try {
-      await current.replay(since, (after, limit) => notificationsAfter(ctx.db, current.userId, after, limit))
+      await current.replay(since, (after, limit) => spec.backlog(user, after, limit))
     } catch (err) {
       request.log.error({ err }, 'notification socket: replay failed')
       ws.close(CloseCode.internalError, 'Replay failed: reconnect with since')
@@ -163,12 +190,13 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
 
   app.route({
     method: 'GET',
-    url: NOTIFICATIONS_PATH,
-    schema: { tags, summary: 'Live notifications (WebSocket)', description: SOCKET_DESCRIPTION, response: { 426: Detail } },
+    url: spec.url,
+    schema: { ...spec.schema, response: { ...spec.schema.response, 426: Detail } },
     handler: async (_request, reply) =>
       reply.code(426).header('upgrade', 'websocket').send({ detail: 'This endpoint is a WebSocket: send an Upgrade request.' }),
     wsHandler: connect,
   })
+  return hub
 }
 
 function parseId(value: unknown): number | null {

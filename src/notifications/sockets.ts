@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { WebSocket } from 'ws'
-import { CloseCode, type ServerMessage } from './protocol.js'
+import { CloseCode } from './protocol.js'
 import { type NotificationOut, parsePublished } from './service.js'
 
 /** Above this much unsent data the client is not keeping up: it is dropped and replays with `since`. */
@@ -15,6 +15,10 @@ const REPLAY_DEDUP_WINDOW_MS = 60_000
 const MAX_TIMEOUT_MS = 2 ** 31 - 1
 
 export type BacklogLoader = (afterId: number, limit: number) => Promise<NotificationOut[]>
+
+/** How a notification goes on the wire; /ws/notifications' frame unless a stream says otherwise. */
+export type Frame = (notification: NotificationOut) => { type: string }
+const ownerFrame: Frame = (notification) => ({ type: 'order.status_changed', notification })
 
 /** One authenticated socket: live pushes, the `since` replay and its seam, token expiry. */
 export class NotificationSocket {
@@ -31,13 +35,14 @@ export class NotificationSocket {
     readonly ws: WebSocket,
     readonly userId: number,
     private readonly log: FastifyBaseLogger,
+    private readonly frame: Frame = ownerFrame,
   ) {}
 
   get open(): boolean {
     return this.ws.readyState === WebSocket.OPEN
   }
 
-  send(message: ServerMessage): void {
+  send(message: { type: string }): void {
     if (!this.open) return
     if (this.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
       this.log.warn({ userId: this.userId }, 'notification socket too slow; closing it so it replays with since')
@@ -59,7 +64,7 @@ export class NotificationSocket {
   }
 
   private push(notification: NotificationOut): void {
-    this.send({ type: 'order.status_changed', notification })
+    this.send(this.frame(notification))
     if (notification.id > this.lastId) this.lastId = notification.id
   }
 
@@ -121,7 +126,10 @@ export class NotificationSocket {
   }
 }
 
-/** This instance's sockets by user; every instance receives every published notification and delivers to its own. */
+/**
+ * This instance's sockets by user; every instance receives every published notification and delivers to its own:
+ * to the sockets of the notification's owner, or with `audience: 'everyone'` (the staff stream) to every socket.
+ */
 export class SocketHub {
   private readonly byUser = new Map<number, Set<NotificationSocket>>()
   private count = 0
@@ -130,6 +138,7 @@ export class SocketHub {
   constructor(
     pingIntervalMs: number,
     private readonly log: FastifyBaseLogger,
+    private readonly audience: 'owner' | 'everyone' = 'owner',
   ) {
     this.heartbeat = setInterval(() => this.ping(), pingIntervalMs)
     this.heartbeat.unref()
@@ -168,7 +177,7 @@ export class SocketHub {
       this.log.warn('ignoring a malformed message on the notifications channel')
       return
     }
-    for (const socket of this.byUser.get(message.user_id) ?? []) {
+    for (const socket of this.audience === 'everyone' ? this.sockets() : (this.byUser.get(message.user_id) ?? [])) {
       try {
         socket.deliver(message.notification)
       } catch (err) {
@@ -177,6 +186,11 @@ export class SocketHub {
         socket.ws.terminate()
       }
     }
+  }
+
+  /** Every socket of the hub. */
+  *sockets(): Iterable<NotificationSocket> {
+    for (const sockets of this.byUser.values()) yield* sockets
   }
 
   /** ws-level ping; a socket that did not answer the previous one is gone (half-open TCP) and is dropped. */

@@ -27,8 +27,8 @@ export const StaffMessage = Type.Object(
   { description: 'A frame of the staff stream (the socket also answers `{"type": "ping"}` with `{"type": "pong"}`).' },
 )
 
-/** The customer's read flag is theirs, not the shop's: staff frames leave it out. */
-const staffFrame: Frame = ({ read: _read, ...notification }) => ({
+/** The customer's read flag is theirs, not the shop's, and the frame's type says what happened: both are left out. */
+const staffFrame: Frame = ({ read: _read, type: _type, ...notification }) => ({
   type: notification.previous_status === null ? 'order.created' : 'order.status_changed',
   notification,
 })

@@ -1,6 +1,6 @@
 import { createContext, type ComponentChildren, type JSX } from 'preact'
 import { useCallback, useContext, useEffect, useRef, useState } from 'preact/hooks'
-import type { OrderStatus } from './api/types'
+import type { Category, OrderStatus } from './api/types'
 import { type Problem, problemOf } from './api/problem'
 import type { FeedEvent, LiveFeed } from './live'
 
@@ -116,22 +116,77 @@ export function StatusBadge({ status }: { status: OrderStatus }) {
   return <span class={`badge ${status}`}>{status}</span>
 }
 
-// ------------------------------------------------------------------------------------------------ paging
-
-/** The value of `param` in a page link of the API (`next`/`previous`), or null at an end. */
-export function linkParam(link: string | null, param: string): string | null {
-  if (!link) return null
-  return new URL(link).searchParams.get(param) ?? ''
+export function StockLevel({ stock }: { stock: number }) {
+  return stock === 0 ? <span class="badge cancelled">sold out</span> : <>{stock}</>
 }
 
-export function Pager(props: { label: string; previous: (() => void) | null; next: (() => void) | null; children?: ComponentChildren }) {
+export function CategoryOptions({ categories }: { categories: Category[] | undefined }) {
   return (
-    <nav class="pager" aria-label={props.label}>
-      <button type="button" disabled={!props.previous} onClick={() => props.previous?.()}>
+    <>
+      {categories?.map((c) => (
+        <option value={String(c.id)} key={c.id}>
+          {c.name}
+        </option>
+      ))}
+    </>
+  )
+}
+
+/** A column heading; `num` right-aligns a column of figures. */
+export type Column = string | [label: string, align: 'num']
+
+/** A data table in a box of its own that scrolls sideways on a narrow screen; the caption is for screen readers. */
+export function Table({ caption, columns, children }: { caption: string; columns: Column[]; children: ComponentChildren }) {
+  return (
+    <div class="table-wrap">
+      <table>
+        <caption class="sr-only">{caption}</caption>
+        <thead>
+          <tr>
+            {columns.map((column) =>
+              typeof column === 'string' ? (
+                <th scope="col" key={column}>
+                  {column}
+                </th>
+              ) : (
+                <th scope="col" class="num" key={column[0]}>
+                  {column[0]}
+                </th>
+              ),
+            )}
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+    </div>
+  )
+}
+
+// ------------------------------------------------------------------------------------------------ paging
+
+interface PagerProps {
+  label: string
+  /** The list's `next` and `previous` links, as the API answered them. */
+  links: { next: string | null; previous: string | null }
+  /** What the links page by: `page` numbers, or keyset `cursor`s. */
+  param: 'page' | 'cursor'
+  /** Shows the page the link names: its `param`, '' for the first page (whose link leaves it out). */
+  go: (value: string) => void
+  children?: ComponentChildren
+}
+
+/** Previous and next buttons that follow the API's own page links. */
+export function Pager({ label, links, param, go, children }: PagerProps) {
+  const follow = (link: string | null) => link && (() => go(new URL(link).searchParams.get(param) ?? ''))
+  const previous = follow(links.previous)
+  const next = follow(links.next)
+  return (
+    <nav class="pager" aria-label={label}>
+      <button type="button" disabled={!previous} onClick={() => previous && previous()}>
         ← Previous
       </button>
-      <span>{props.children}</span>
-      <button type="button" disabled={!props.next} onClick={() => props.next?.()}>
+      <span>{children}</span>
+      <button type="button" disabled={!next} onClick={() => next && next()}>
         Next →
       </button>
     </nav>

@@ -3,24 +3,13 @@ import type { paths } from './schema'
 
 type Json<R> = R extends { content: { 'application/json': infer T } } ? T : never
 type Ok<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends { responses: { 200: infer R } } ? Json<R> : never
-type Created<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends { responses: { 201: infer R } } ? Json<R> : never
-export type Body<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends {
-  requestBody?: { content: { 'application/json': infer B } }
-}
-  ? B
-  : never
 
 export type Me = Ok<'/api/v1/me', 'get'>
 export type Account = Ok<'/api/v1/users/{id}', 'get'>
 export type Category = Ok<'/api/v1/categories/{id}', 'get'>
 export type Product = Ok<'/api/v1/products/{id}', 'get'>
-export type ProductBody = Body<'/api/v1/products', 'post'>
 export type Order = Ok<'/api/v1/orders/{id}', 'get'>
 export type OrderStatus = Order['status']
-export type OrderStats = Ok<'/api/v1/stats/orders', 'get'>
-export type StockStats = Ok<'/api/v1/stats/stock', 'get'>
 export type TokenPair = Ok<'/api/v1/auth/token', 'post'>
 /** A frame of the staff stream, documented as /ws/staff's 101 answer. */
 export type StaffFrame = paths['/ws/staff']['get']['responses'][101]['content']['application/json']
-export type Page<T> = { count?: number; next: string | null; previous: string | null; results: T[] }
-export type { Created }

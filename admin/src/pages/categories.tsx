@@ -2,11 +2,14 @@ import { useState } from 'preact/hooks'
 import { api } from '../session'
 import { must, problemOf, type Problem } from '../api/problem'
 import type { Category } from '../api/types'
-import { Alert, Field, Notice, Pager, PageTitle, linkParam, useLoad } from '../ui'
+import { Alert, Field, Notice, Pager, PageTitle, useLoad } from '../ui'
 
 export function Categories() {
-  const [page, setPage] = useState('1')
-  const list = useLoad(() => must(api.GET('/api/v1/categories', { params: { query: { page, page_size: '50' } } })), [page])
+  const [page, setPage] = useState('')
+  const list = useLoad(
+    () => must(api.GET('/api/v1/categories', { params: { query: { page: page || '1', page_size: '50' } } })),
+    [page],
+  )
   const [problem, setProblem] = useState<Problem | null>(null)
   const [notice, setNotice] = useState<string | null>(null)
 
@@ -47,11 +50,7 @@ export function Categories() {
             ))}
           </ul>
           {list.data && (
-            <Pager
-              label="Category pages"
-              previous={list.data.previous ? () => setPage(linkParam(list.data!.previous, 'page') || '1') : null}
-              next={list.data.next ? () => setPage(linkParam(list.data!.next, 'page')!) : null}
-            >
+            <Pager label="Category pages" links={list.data} param="page" go={setPage}>
               {list.data.count} categories
             </Pager>
           )}

@@ -1,14 +1,14 @@
 import { useState } from 'preact/hooks'
 import { api } from '../session'
 import { must } from '../api/problem'
-import { Alert, Field, Pager, PageTitle, formatDateTime, linkParam, useLoad } from '../ui'
+import { Alert, Field, PageTitle, Pager, Table, formatDateTime, useLoad } from '../ui'
 
 export function Customers() {
   const [draft, setDraft] = useState('')
   const [search, setSearch] = useState('')
-  const [page, setPage] = useState('1')
+  const [page, setPage] = useState('')
   const list = useLoad(
-    () => must(api.GET('/api/v1/users', { params: { query: { page, page_size: '20', ...(search ? { search } : {}) } } })),
+    () => must(api.GET('/api/v1/users', { params: { query: { page: page || '1', page_size: '20', ...(search ? { search } : {}) } } })),
     [search, page],
   )
   return (
@@ -20,7 +20,7 @@ export function Customers() {
         onSubmit={(e) => {
           e.preventDefault()
           setSearch(draft.trim())
-          setPage('1')
+          setPage('')
         }}
       >
         <Field label="Email contains" error={list.problem?.fields.search}>
@@ -33,40 +33,23 @@ export function Customers() {
       <Alert problem={list.problem?.detail ? list.problem : null} />
       {list.data && list.data.results.length === 0 && <p class="muted">No accounts match.</p>}
       {list.data && list.data.results.length > 0 && (
-        <div class="table-wrap">
-          <table>
-            <caption class="sr-only">Accounts</caption>
-            <thead>
-              <tr>
-                <th scope="col">Email</th>
-                <th scope="col">Name</th>
-                <th scope="col">Joined</th>
-                <th scope="col">Account</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.results.map((u) => (
-                <tr key={u.id}>
-                  <td>
-                    <a href={`/admin/customers/${u.id}`}>{u.email}</a>
-                  </td>
-                  <td>{[u.first_name, u.last_name].filter(Boolean).join(' ') || '—'}</td>
-                  <td>{formatDateTime(u.date_joined)}</td>
-                  <td>
-                    {u.is_active ? 'active' : <span class="badge cancelled">deactivated</span>} {u.is_staff && <span class="badge staff">staff</span>}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table caption="Accounts" columns={['Email', 'Name', 'Joined', 'Account']}>
+          {list.data.results.map((u) => (
+            <tr key={u.id}>
+              <td>
+                <a href={`/admin/customers/${u.id}`}>{u.email}</a>
+              </td>
+              <td>{[u.first_name, u.last_name].filter(Boolean).join(' ') || '—'}</td>
+              <td>{formatDateTime(u.date_joined)}</td>
+              <td>
+                {u.is_active ? 'active' : <span class="badge cancelled">deactivated</span>} {u.is_staff && <span class="badge staff">staff</span>}
+              </td>
+            </tr>
+          ))}
+        </Table>
       )}
       {list.data && (
-        <Pager
-          label="Account pages"
-          previous={list.data.previous ? () => setPage(linkParam(list.data!.previous, 'page') || '1') : null}
-          next={list.data.next ? () => setPage(linkParam(list.data!.next, 'page')!) : null}
-        >
+        <Pager label="Account pages" links={list.data} param="page" go={setPage}>
           {list.data.count} accounts
         </Pager>
       )}

@@ -3,7 +3,7 @@ import { useRoute } from 'preact-iso/router'
 import { api } from '../session'
 import { must, problemOf, type Problem } from '../api/problem'
 import type { OrderStatus } from '../api/types'
-import { Alert, Notice, PageTitle, StatusBadge, formatDateTime, useLiveEvents, useLoad } from '../ui'
+import { Alert, Notice, PageTitle, StatusBadge, Table, formatDateTime, useLiveEvents, useLoad } from '../ui'
 
 /** The moves the API allows from each status, and what their buttons say. */
 const moves: Record<OrderStatus, Array<{ to: OrderStatus; label: string }>> = {
@@ -91,36 +91,18 @@ export function OrderDetail() {
       <div class="columns">
         <section aria-labelledby="items-title">
           <h2 id="items-title">Items</h2>
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Product</th>
-                  <th scope="col" class="num">
-                    Unit price
-                  </th>
-                  <th scope="col" class="num">
-                    Quantity
-                  </th>
-                  <th scope="col" class="num">
-                    Subtotal
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {shown.items.map((item) => (
-                  <tr key={item.product_id}>
-                    <td>
-                      <a href={`/admin/products/${item.product_id}`}>{item.product_name}</a>
-                    </td>
-                    <td class="num">{item.unit_price}</td>
-                    <td class="num">{item.quantity}</td>
-                    <td class="num">{item.subtotal}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table caption="Items" columns={['Product', ['Unit price', 'num'], ['Quantity', 'num'], ['Subtotal', 'num']]}>
+            {shown.items.map((item) => (
+              <tr key={item.product_id}>
+                <td>
+                  <a href={`/admin/products/${item.product_id}`}>{item.product_name}</a>
+                </td>
+                <td class="num">{item.unit_price}</td>
+                <td class="num">{item.quantity}</td>
+                <td class="num">{item.subtotal}</td>
+              </tr>
+            ))}
+          </Table>
         </section>
         <section aria-labelledby="ship-title">
           <h2 id="ship-title">Shipping address</h2>

@@ -3,7 +3,7 @@ import { useLocation } from 'preact-iso/router'
 import { api } from '../session'
 import { must } from '../api/problem'
 import type { Order, OrderStatus } from '../api/types'
-import { Alert, Field, Pager, PageTitle, StatusBadge, formatDateTime, linkParam, useLiveEvents, useLoad } from '../ui'
+import { Alert, Field, PageTitle, Pager, StatusBadge, Table, formatDateTime, useLiveEvents, useLoad } from '../ui'
 
 export const orderStatuses: OrderStatus[] = ['pending', 'shipped', 'delivered', 'cancelled']
 
@@ -72,11 +72,7 @@ export function Orders() {
       <Alert problem={list.problem?.detail ? list.problem : null} />
       <OrderTable orders={list.data?.results ?? []} caption="Orders, newest first" loading={list.loading && !list.data} />
       {list.data && (
-        <Pager
-          label="Order pages"
-          previous={list.data.previous ? () => go({ page: linkParam(list.data!.previous, 'page') || '1' }) : null}
-          next={list.data.next ? () => go({ page: linkParam(list.data!.next, 'page')! }) : null}
-        >
+        <Pager label="Order pages" links={list.data} param="page" go={(page) => go({ page })}>
           {list.data.count} orders
         </Pager>
       )}
@@ -88,42 +84,23 @@ export function OrderTable({ orders, caption, loading }: { orders: Order[]; capt
   if (loading) return <p class="muted">Loading…</p>
   if (!orders.length) return <p class="muted">No orders.</p>
   return (
-    <div class="table-wrap">
-      <table>
-        <caption class="sr-only">{caption}</caption>
-        <thead>
-          <tr>
-            <th scope="col">Order</th>
-            <th scope="col">Placed</th>
-            <th scope="col">Customer</th>
-            <th scope="col">Status</th>
-            <th scope="col" class="num">
-              Items
-            </th>
-            <th scope="col" class="num">
-              Total
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {orders.map((o) => (
-            <tr key={o.id}>
-              <td>
-                <a href={`/admin/orders/${o.id}`}>#{o.id}</a>
-              </td>
-              <td>{formatDateTime(o.created_at)}</td>
-              <td>
-                <a href={`/admin/customers/${o.user_id}`}>#{o.user_id}</a>
-              </td>
-              <td>
-                <StatusBadge status={o.status} />
-              </td>
-              <td class="num">{o.items.reduce((n, i) => n + i.quantity, 0)}</td>
-              <td class="num">{o.total_price}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <Table caption={caption} columns={['Order', 'Placed', 'Customer', 'Status', ['Items', 'num'], ['Total', 'num']]}>
+      {orders.map((o) => (
+        <tr key={o.id}>
+          <td>
+            <a href={`/admin/orders/${o.id}`}>#{o.id}</a>
+          </td>
+          <td>{formatDateTime(o.created_at)}</td>
+          <td>
+            <a href={`/admin/customers/${o.user_id}`}>#{o.user_id}</a>
+          </td>
+          <td>
+            <StatusBadge status={o.status} />
+          </td>
+          <td class="num">{o.items.reduce((n, i) => n + i.quantity, 0)}</td>
+          <td class="num">{o.total_price}</td>
+        </tr>
+      ))}
+    </Table>
   )
 }

@@ -2,7 +2,7 @@ import { useRef } from 'preact/hooks'
 import { api } from '../session'
 import { must } from '../api/problem'
 import type { OrderStatus } from '../api/types'
-import { Alert, PageTitle, StatusBadge, formatTime, useLiveEvents, useLiveFeed, useLoad } from '../ui'
+import { Alert, PageTitle, StatusBadge, StockLevel, Table, formatTime, useLiveEvents, useLiveFeed, useLoad } from '../ui'
 
 const LOW_STOCK = 5
 const statuses: OrderStatus[] = ['pending', 'shipped', 'delivered', 'cancelled']
@@ -78,28 +78,16 @@ export function Overview() {
           <h2 id="stock-title">Running out</h2>
           {s && s.products.length === 0 && <p class="muted">Nothing is low on stock.</p>}
           {s && s.products.length > 0 && (
-            <div class="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Product</th>
-                    <th scope="col" class="num">
-                      Stock
-                    </th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {s.products.map((p) => (
-                    <tr key={p.id}>
-                      <td>
-                        <a href={`/admin/products/${p.id}`}>{p.name}</a>
-                      </td>
-                      <td class="num">{p.stock === 0 ? <span class="badge cancelled">sold out</span> : p.stock}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <Table caption="Lowest stock first" columns={['Product', ['Stock', 'num']]}>
+              {s.products.map((p) => (
+                <tr key={p.id}>
+                  <td>
+                    <a href={`/admin/products/${p.id}`}>{p.name}</a>
+                  </td>
+                  <td class="num"><StockLevel stock={p.stock} /></td>
+                </tr>
+              ))}
+            </Table>
           )}
         </section>
       </div>

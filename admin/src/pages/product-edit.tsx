@@ -4,7 +4,7 @@ import { api } from '../session'
 import { must, problemOf, type Problem } from '../api/problem'
 import type { Product } from '../api/types'
 import { allCategories } from '../catalogue'
-import { Alert, Field, Notice, PageTitle, useLoad } from '../ui'
+import { Alert, CategoryOptions, Field, Notice, PageTitle, useLoad } from '../ui'
 
 interface Form {
   name: string
@@ -115,11 +115,7 @@ export function ProductEdit() {
             {(p) => (
               <select {...p} name="category_id" value={form.category_id} onChange={set('category_id')}>
                 <option value="">Choose a category</option>
-                {categories.data?.map((c) => (
-                  <option value={String(c.id)} key={c.id}>
-                    {c.name}
-                  </option>
-                ))}
+                <CategoryOptions categories={categories.data} />
               </select>
             )}
           </Field>

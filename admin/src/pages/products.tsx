@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks'
 import { api } from '../session'
 import { must } from '../api/problem'
 import { allCategories } from '../catalogue'
-import { Alert, Field, Pager, PageTitle, linkParam, useLoad } from '../ui'
+import { Alert, CategoryOptions, Field, PageTitle, Pager, StockLevel, Table, useLoad } from '../ui'
 
 interface Filters {
   search: string
@@ -79,11 +79,7 @@ export function Products() {
           {(p) => (
             <select {...p} value={draft.category} onChange={edit('category', true)}>
               <option value="">All</option>
-              {categories.data?.map((c) => (
-                <option value={String(c.id)} key={c.id}>
-                  {c.name}
-                </option>
-              ))}
+              <CategoryOptions categories={categories.data} />
             </select>
           )}
         </Field>
@@ -123,42 +119,21 @@ export function Products() {
       <Alert problem={list.problem?.detail ? list.problem : null} />
       {list.data && list.data.results.length === 0 && <p class="muted">No products match.</p>}
       {list.data && list.data.results.length > 0 && (
-        <div class="table-wrap">
-          <table>
-            <caption class="sr-only">Products</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Category</th>
-                <th scope="col" class="num">
-                  Price
-                </th>
-                <th scope="col" class="num">
-                  Stock
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.results.map((p) => (
-                <tr key={p.id}>
-                  <td>
-                    <a href={`/admin/products/${p.id}`}>{p.name}</a>
-                  </td>
-                  <td>{p.category.name}</td>
-                  <td class="num">{p.price}</td>
-                  <td class="num">{p.stock === 0 ? <span class="badge cancelled">sold out</span> : p.stock}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table caption="Products" columns={['Name', 'Category', ['Price', 'num'], ['Stock', 'num']]}>
+          {list.data.results.map((p) => (
+            <tr key={p.id}>
+              <td>
+                <a href={`/admin/products/${p.id}`}>{p.name}</a>
+              </td>
+              <td>{p.category.name}</td>
+              <td class="num">{p.price}</td>
+              <td class="num"><StockLevel stock={p.stock} /></td>
+            </tr>
+          ))}
+        </Table>
       )}
       {list.data && (
-        <Pager
-          label="Product pages"
-          previous={list.data.previous ? () => setCursor(linkParam(list.data!.previous, 'cursor') ?? '') : null}
-          next={list.data.next ? () => setCursor(linkParam(list.data!.next, 'cursor') ?? '') : null}
-        />
+        <Pager label="Product pages" links={list.data} param="cursor" go={setCursor} />
       )}
     </>
   )

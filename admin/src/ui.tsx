@@ -199,6 +199,7 @@ const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeS
 const time = new Intl.DateTimeFormat(undefined, { timeStyle: 'medium' })
 
 export const formatDateTime = (iso: string) => dateTime.format(new Date(iso))
+export const count = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`
 export const formatTime = (iso: string) => time.format(new Date(iso))
 
 export function PageTitle({ children, actions }: { children: ComponentChildren; actions?: ComponentChildren }) {

@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks'
 import { api } from '../session'
 import { must, problemOf, type Problem } from '../api/problem'
 import type { Category } from '../api/types'
-import { Alert, Field, Notice, Pager, PageTitle, useLoad } from '../ui'
+import { Alert, count, Field, Notice, Pager, PageTitle, useLoad } from '../ui'
 
 export function Categories() {
   const [page, setPage] = useState('')
@@ -51,7 +51,7 @@ export function Categories() {
           </ul>
           {list.data && (
             <Pager label="Category pages" links={list.data} param="page" go={setPage}>
-              {list.data.count} categories
+              {count(list.data.count, 'category', 'categories')}
             </Pager>
           )}
         </section>

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks'
 import { api } from '../session'
 import { must } from '../api/problem'
-import { Alert, Field, PageTitle, Pager, Table, formatDateTime, useLoad } from '../ui'
+import { Alert, count, Field, PageTitle, Pager, Table, formatDateTime, useLoad } from '../ui'
 
 export function Customers() {
   const [draft, setDraft] = useState('')
@@ -50,7 +50,7 @@ export function Customers() {
       )}
       {list.data && (
         <Pager label="Account pages" links={list.data} param="page" go={setPage}>
-          {list.data.count} accounts
+          {count(list.data.count, 'account', 'accounts')}
         </Pager>
       )}
     </>

@@ -3,7 +3,7 @@ import { useLocation } from 'preact-iso/router'
 import { api } from '../session'
 import { must } from '../api/problem'
 import type { Order, OrderStatus } from '../api/types'
-import { Alert, Field, PageTitle, Pager, StatusBadge, Table, formatDateTime, useLiveEvents, useLoad } from '../ui'
+import { Alert, count, Field, PageTitle, Pager, StatusBadge, Table, formatDateTime, useLiveEvents, useLoad } from '../ui'
 
 export const orderStatuses: OrderStatus[] = ['pending', 'shipped', 'delivered', 'cancelled']
 
@@ -73,7 +73,7 @@ export function Orders() {
       <OrderTable orders={list.data?.results ?? []} caption="Orders, newest first" loading={list.loading && !list.data} />
       {list.data && (
         <Pager label="Order pages" links={list.data} param="page" go={(page) => go({ page })}>
-          {list.data.count} orders
+          {count(list.data.count, 'order', 'orders')}
         </Pager>
       )}
     </>

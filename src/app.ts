@@ -19,6 +19,9 @@ import { cartRoutes } from './cart/routes.js'
 import { ordersRoutes } from './orders/routes.js'
 import { notificationsRoutes } from './notifications/routes.js'
 import { opsRoutes } from './ops/routes.js'
+import { staffStreamRoutes } from './notifications/staff.js'
+import { statsRoutes } from './stats/routes.js'
+import { CONSOLE_PATH, consoleRoutes } from './admin/console.js'
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
 
@@ -136,6 +139,9 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
   await app.register(cartRoutes, { ctx, prefix: '/api/v1' })
   await app.register(ordersRoutes, { ctx, prefix: '/api/v1' })
   await app.register(notificationsRoutes, { ctx, prefix: '' })
+  await app.register(staffStreamRoutes, { ctx, prefix: '' })
+  await app.register(statsRoutes, { ctx, prefix: '/api/v1' })
+  await app.register(consoleRoutes, { prefix: CONSOLE_PATH })
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/docs'))

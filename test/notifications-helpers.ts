@@ -71,12 +71,17 @@ export function wsUrl(t: TestApp, query: Record<string, string | number> = {}, p
 }
 
 /** Opens a socket (without waiting for it to open: see `opened`). */
-export function connect(t: TestApp, query: Record<string, string | number> = {}, options: ClientOptions = {}): Client {
-  return new Client(new WebSocket(wsUrl(t, query), options))
+export function connect(t: TestApp, query: Record<string, string | number> = {}, options: ClientOptions = {}, path?: string): Client {
+  return new Client(new WebSocket(wsUrl(t, query, path), options))
 }
 
-export async function connected(t: TestApp, query: Record<string, string | number> = {}, options: ClientOptions = {}): Promise<Client> {
-  const client = connect(t, query, options)
+export async function connected(
+  t: TestApp,
+  query: Record<string, string | number> = {},
+  options: ClientOptions = {},
+  path?: string,
+): Promise<Client> {
+  const client = connect(t, query, options, path)
   await client.opened
   // The server authenticates after the upgrade: a ping answered means the socket is registered for pushes.
   client.send({ type: 'ping' })

@@ -35,7 +35,7 @@ export function serializeCategory(row: CategoryRow): CategoryOut {
   }
 }
 
-const productColumns = {
+export const productColumns = {
   id: products.id,
   name: products.name,
   description: products.description,

@@ -80,6 +80,12 @@ export const categories = pgTable(
   (t) => [uniqueIndex('categories_name_lower_key').on(sql`lower(${t.name})`)],
 )
 
+/**
+ * The highest stock the staff overview calls low: the low-stock index holds only the products at or below it, so
+ * it stays small and the stock changes of well-stocked products never touch it.
+ */
+export const LOW_STOCK_MAX = 20
+
 export const products = pgTable(
   'products',
   {
@@ -108,6 +114,10 @@ export const products = pgTable(
     index('products_in_stock_idx').on(t.id).where(sql`${t.isActive} AND ${t.stock} > 0`),
     // Small (few products are sold out) and makes `in_stock=false` pages and counts index-only.
     index('products_out_of_stock_idx').on(t.id).where(sql`${t.isActive} AND ${t.stock} = 0`),
+    // The staff overview's low-stock list and counts: a range of this small index, lowest stock first.
+    index('products_low_stock_idx')
+      .on(t.stock, t.id)
+      .where(sql`${t.isActive} AND ${t.stock} <= ${sql.raw(String(LOW_STOCK_MAX))}`),
     index('products_search_trgm_idx')
       .using('gin', sql`(${t.name} || ' ' || ${t.description}) gin_trgm_ops`)
       .where(sql`${t.isActive}`),
@@ -158,6 +168,8 @@ export const orders = pgTable(
     uniqueIndex('orders_user_idempotency_key').on(t.userId, t.idempotencyKey),
     index('orders_user_idx').on(t.userId, t.id),
     index('orders_status_idx').on(t.status, t.id),
+    // The staff overview's "placed since": an index-only range scan over the window, whatever the table's size.
+    index('orders_created_idx').on(t.createdAt, t.status, t.totalPrice),
   ],
 )
 

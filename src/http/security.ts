@@ -11,7 +11,7 @@ const DOCS_PREFIX = '/docs'
  * helmet's headers for a policy, computed once at start: they depend on the policy alone, never on the request, and
  * handing them to Fastify as one object costs a fraction of helmet running per request (measured: BENCHMARKS.md).
  */
-function headersOf(options: HelmetOptions): Record<string, string> {
+export function headersOf(options: HelmetOptions): Record<string, string> {
   const headers: Record<string, string> = {}
   const collect = { setHeader: (name: string, value: unknown) => (headers[name.toLowerCase()] = String(value)), removeHeader: () => {} }
   helmet(options)({} as never, collect as never, () => {})

@@ -13,6 +13,8 @@ export const CloseCode = {
   internalError: 1011,
   badRequest: 4400,
   unauthorized: 4401,
+  /** Mirrors HTTP 403: signed in, but not allowed on this stream (a customer on /ws/staff). */
+  forbidden: 4403,
   /** The user opened more sockets on this instance than WS_MAX_SOCKETS_PER_USER; this, their oldest, gave way. */
   tooManySockets: 4429,
 } as const

@@ -1,15 +1,16 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import { Gauge } from 'prom-client'
 import type { AppContext } from '../context.js'
-import { bearerToken, currentUser } from '../auth/guard.js'
+import { type AuthUser, bearerToken, currentUser } from '../auth/guard.js'
 import { Detail, PageQuery, Paginated, buildPage, pageRequest } from '../http/pagination.js'
 import { notFound } from '../http/errors.js'
 import { CloseCode, NOTIFICATIONS_PATH, type ClientMessage } from './protocol.js'
-import { NotificationSocket, SocketHub } from './sockets.js'
+import { NotificationSocket, type SocketSource, SocketHub, type StreamSocket } from './sockets.js'
 import {
   NOTIFICATIONS_CHANNEL,
+  type NotificationOut,
   latestNotificationId,
   listNotifications,
   markAllRead,
@@ -101,10 +102,38 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
     },
   )
 
-  const hub = new SocketHub(ctx.config.wsPingIntervalMs, ctx.log, ctx.config.wsMaxSocketsPerUser)
+  await serveStream(app, ctx, {
+    url: NOTIFICATIONS_PATH,
+    schema: { tags, summary: 'Live notifications (WebSocket)', description: SOCKET_DESCRIPTION },
+    gauge: { name: 'websocket_connections', help: 'Authenticated notification WebSockets open on this instance' },
+    latest: (user) => latestNotificationId(ctx.db, user.id),
+    backlog: (user, after, limit) => notificationsAfter(ctx.db, user.id, after, limit),
+    socket: (ws, user, log, lastId, source) => new NotificationSocket(ws, user.id, log, lastId, source),
+  })
+}
+
+/** A WebSocket endpoint fed by the notifications channel: /ws/notifications, and the staff stream beside it. */
+export interface StreamSpec {
+  url: string
+  schema: { tags: string[]; summary: string; description: string; response?: Record<number, unknown> }
+  gauge: { name: string; help: string }
+  /** The highest notification id this user's socket could see now: where a socket without `since` starts. */
+  latest(user: AuthUser): Promise<number>
+  /** The notifications after `afterId` this user's socket may see, oldest first (`since` replay, catch-ups). */
+  backlog(user: AuthUser, afterId: number, limit: number): Promise<NotificationOut[]>
+  socket(ws: WebSocket, user: AuthUser, log: FastifyRequest['log'], lastId: number, source: SocketSource): StreamSocket
+  /** Who receives a notification: its owner (default), or every socket of the stream. */
+  audience?: 'owner' | 'everyone'
+  /** A close code and reason for an authenticated user who may not open this stream; null lets them in. */
+  refuse?(user: AuthUser): [number, string] | null
+}
+
+/** Registers the stream's route and its hub: one channel subscription per instance, revocations, resync, shutdown. */
+export async function serveStream(app: FastifyInstance, ctx: AppContext, spec: StreamSpec): Promise<SocketHub> {
+  const hub = new SocketHub(ctx.config.wsPingIntervalMs, ctx.log, ctx.config.wsMaxSocketsPerUser, spec.audience)
   new Gauge({
-    name: 'websocket_connections',
-    help: 'Authenticated notification WebSockets open on this instance',
+    name: spec.gauge.name,
+    help: spec.gauge.help,
     registers: [app.metrics],
     collect() {
       this.set(hub.size)
@@ -126,9 +155,9 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
 
   const connect = async (ws: WebSocket, request: FastifyRequest): Promise<void> => {
     const query = (request.query ?? {}) as Record<string, unknown>
-    let registered!: (socket: NotificationSocket) => void
+    let registered!: (socket: StreamSocket) => void
     // Messages are answered once the socket is authenticated and receives pushes: a pong means "you are subscribed".
-    const ready = new Promise<NotificationSocket>((resolve) => (registered = resolve))
+    const ready = new Promise<StreamSocket>((resolve) => (registered = resolve))
     ws.on('message', (data, isBinary) => {
       const text = isBinary ? null : data.toString()
       void ready.then((socket) => {
@@ -150,21 +179,25 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
     }
     if (ws.readyState !== ws.OPEN) return
     if (!user) return ws.close(CloseCode.unauthorized, 'Given token not valid for any token type')
+    const refused = spec.refuse?.(user)
+    if (refused) return ws.close(...refused)
 
-    const userId = user.id
     let lastId: number
     try {
       // Read before the socket joins the hub: a later catch-up then also covers what commits in between.
-      lastId = since ?? (await latestNotificationId(ctx.db, userId))
+      lastId = since ?? (await spec.latest(user))
     } catch (err) {
       request.log.error({ err }, 'notification socket: reading the latest notification failed')
       return ws.close(CloseCode.internalError, 'Try again later')
     }
     if (ws.readyState !== ws.OPEN) return
 
-    const current = new NotificationSocket(ws, userId, request.log, lastId, {
-      backlog: (after, limit) => notificationsAfter(ctx.db, userId, after, limit),
-      authorized: async () => (await app.guards.fromToken(token)) !== null,
+    const current = spec.socket(ws, user, request.log, lastId, {
+      backlog: (after, limit) => spec.backlog(user, after, limit),
+      authorized: async () => {
+        const now = await app.guards.fromToken(token)
+        return now !== null && !spec.refuse?.(now)
+      },
     })
     // In the hub before the backlog is read: see NotificationSocket.catchUp.
     hub.add(current)
@@ -179,12 +212,13 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
 
   app.route({
     method: 'GET',
-    url: NOTIFICATIONS_PATH,
-    schema: { tags, summary: 'Live notifications (WebSocket)', description: SOCKET_DESCRIPTION, response: { 426: Detail } },
+    url: spec.url,
+    schema: { ...spec.schema, response: { ...spec.schema.response, 426: Detail } },
     handler: async (_request, reply) =>
       reply.code(426).header('upgrade', 'websocket').send({ detail: 'This endpoint is a WebSocket: send an Upgrade request.' }),
     wsHandler: connect,
   })
+  return hub
 }
 
 function parseId(value: unknown): number | null {

@@ -4,7 +4,7 @@ import { AddressSchema } from '../auth/schemas.js'
 import { Money } from '../cart/schemas.js'
 import { PageQuery } from '../http/pagination.js'
 
-const StatusSchema = Type.Union([Type.Literal('pending'), Type.Literal('shipped'), Type.Literal('delivered'), Type.Literal('cancelled')])
+export const StatusSchema = Type.Union([Type.Literal('pending'), Type.Literal('shipped'), Type.Literal('delivered'), Type.Literal('cancelled')])
 
 export const OrderSchema = Type.Object({
   id: Type.Integer(),

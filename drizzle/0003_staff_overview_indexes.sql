@@ -1,0 +1,2 @@
+CREATE INDEX "orders_created_idx" ON "orders" USING btree ("created_at","status","total_price");--> statement-breakpoint
+CREATE INDEX "products_low_stock_idx" ON "products" USING btree ("stock","id") WHERE "products"."is_active" AND "products"."stock" <= 20;

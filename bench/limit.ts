@@ -1,0 +1,218 @@
+/**
+ * The `limit` section: what this machine's Redis and PostgreSQL give without the service, measured by their own
+ * benchmark tools on the bench's database and Redis prefix. The cached reads are compared with the ceiling, the
+ * order scenarios with these.
+ */
+import { execFile, execFileSync, spawnSync } from 'node:child_process'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Redis } from 'ioredis'
+import { summarize } from './load.js'
+import { type Fixture, PGBENCH_CLIENTS } from './fixture.js'
+
+export interface LimitRow {
+  name: string
+  tool: string
+  rate: number
+  p50: number
+  p99: number
+  notes?: string
+}
+
+export interface Limits {
+  rows: LimitRow[]
+  /** The lock statement's plan after the pgbench orders, before and after ANALYZE. */
+  planCheck?: string
+  /** pgbench's rates for the statements the service's order and add-to-cart scenarios send. */
+  order?: number
+  addToCart?: number
+}
+
+const pgbenchDir = fileURLToPath(new URL('./pgbench/', import.meta.url))
+
+const installed = (tool: string) => !spawnSync(tool, ['--version']).error
+
+function psql(url: string, command: string): string {
+  return execFileSync('psql', [url, '-qAtX', '-v', 'ON_ERROR_STOP=1', '-c', command], { encoding: 'utf8' })
+}
+
+export function vacuumAnalyze(url: string): void {
+  psql(url, 'VACUUM (ANALYZE)')
+}
+
+/** Whether the server vacuums and analyzes by itself; the report says so, since the bench compensates. */
+export const autovacuum = (url: string): string => psql(url, 'SHOW autovacuum').trim()
+
+async function redisGet(redisUrl: string, key: string, bytes: number, options: { connections: number; threads: number; duration: number }): Promise<LimitRow> {
+  const redis = new Redis(redisUrl, { lazyConnect: true })
+  await redis.connect()
+  try {
+    await redis.set(key, 'x'.repeat(bytes))
+    const requests = Math.max(20_000, 20_000 * options.duration)
+    const { stdout } = await new Promise<{ stdout: string }>((resolve, reject) =>
+      execFile(
+        'redis-benchmark',
+        ['-u', redisUrl, '-c', String(options.connections), '--threads', String(options.threads), '-n', String(requests), '--csv', 'GET', key],
+        (err, out) => (err ? reject(err) : resolve({ stdout: out })),
+      ),
+    )
+    // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
+    const row = stdout.trim().split('\n').at(-1)!.split(',').map((f) => f.replaceAll('"', ''))
+    return {
+      name: `redis GET of a ${bytes}-byte value`,
+      tool: `redis-benchmark -c ${options.connections} --threads ${options.threads}`,
+      rate: Number(row[1]),
+      p50: Number(row[4]),
+      p99: Number(row[6]),
+      notes: 'the size of the cached list page 1; a cached read is one Redis round trip',
+    }
+  } finally {
+    await redis.del(key)
+    redis.disconnect()
+  }
+}
+
+interface PgbenchRun {
+  tps: number
+  transactions: number
+  failed: number
+  p50: number
+  p99: number
+  aborted: boolean
+}
+
+async function pgbench(url: string, script: string, mode: 'extended' | 'prepared', fixture: Fixture, duration: number, threads: number): Promise<PgbenchRun> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-pgbench-'))
+  try {
+    const clients = Math.min(PGBENCH_CLIENTS, fixture.buyers.tokens.length)
+    const args = [
+      ...['-n', '-M', mode, '-c', String(clients), '-j', String(Math.min(threads, clients)), '-T', String(duration)],
+      ...['-f', join(pgbenchDir, script), '-l', `--log-prefix=${join(dir, 'log')}`],
+      ...['-D', `first_user=${fixture.buyers.firstId}`, '-D', `first_product=${fixture.orderProducts.first}`, '-D', `products=${fixture.orderProducts.count}`],
+      url,
+    ]
+    // pgbench exits non-zero when a client aborts; its summary is still printed and is reported as aborted.
+    const stdout = await new Promise<string>((resolve) => execFile('pgbench', args, (_err, out, err) => resolve(`${out}\n${err}`)))
+    const number = (pattern: RegExp) => Number(pattern.exec(stdout)?.[1] ?? Number.NaN)
+    // Each log line: client_id transaction_no time_us script_no epoch epoch_us.
+    const latencies = readdirSync(dir).flatMap((file) =>
+      readFileSync(join(dir, file), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => Number(line.split(' ')[2]) / 1000),
+    )
+    const stats = summarize(latencies, latencies.length)
+    const tps = number(/tps = ([\d.]+)/)
+    if (Number.isNaN(tps)) throw new Error(`pgbench ${script} printed no tps:\n${stdout}`)
+    return {
+      tps,
+      transactions: number(/transactions actually processed: (\d+)/),
+      failed: number(/failed transactions: (\d+)/) || 0,
+      p50: stats.p50,
+      p99: stats.p99,
+      aborted: /aborted/i.test(stdout),
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+function pgbenchRow(name: string, script: string, mode: string, run: PgbenchRun): LimitRow {
+  return {
+    name,
+    tool: `pgbench -M ${mode} -c ${PGBENCH_CLIENTS} bench/pgbench/${script}`,
+    rate: run.tps,
+    p50: run.p50,
+    p99: run.p99,
+    notes: [`${run.transactions} transactions, ${run.failed} failed`, run.aborted ? 'CLIENTS ABORTED' : ''].filter(Boolean).join('; '),
+  }
+}
+
+interface PlanNode {
+  'Node Type': string
+  'Relation Name'?: string
+  'Index Name'?: string
+  'Parent Relationship'?: string
+  Plans?: PlanNode[]
+}
+
+/** A plan on one line: each node with its table and index, children in parentheses (init plans left out). */
+function planLine(node: PlanNode): string {
+  const children = (node.Plans ?? []).filter((p) => p['Parent Relationship'] !== 'InitPlan').map(planLine)
+  const on = node['Relation Name'] ? ` on ${node['Relation Name']}` : ''
+  const using = node['Index Name'] ? ` using ${node['Index Name']}` : ''
+  return `${node['Node Type']}${on}${using}${children.length ? `(${children.join(', ')})` : ''}`
+}
+
+/** The lock statement of bench/pgbench/order.sql (the service's), for one buyer. */
+function lockStatement(userId: number): string {
+  const script = readFileSync(join(pgbenchDir, 'order.sql'), 'utf8')
+  const start = script.indexOf('-- lock statement\n')
+  const end = script.indexOf('\\gset', start)
+  if (start < 0 || end < 0) throw new Error('bench/pgbench/order.sql lost its "-- lock statement" marker')
+  return script.slice(start, end).replace(/^--.*\n/, '').replaceAll(':uid', String(userId))
+}
+
+/** The plan the lock statement gets now, run for real on a one-line cart (rolled back). */
+function explainLock(url: string, fixture: Fixture): string {
+  const user = fixture.buyers.firstId
+  const out = psql(
+    url,
+    `BEGIN;
+     INSERT INTO cart_items (user_id, product_id, quantity) VALUES (${user}, ${fixture.orderProducts.first}, 1);
+     EXPLAIN (ANALYZE, FORMAT JSON) ${lockStatement(user)};
+     ROLLBACK;`,
+  )
+  const [plan] = JSON.parse(out.slice(out.indexOf('['))) as { Plan: PlanNode; 'Execution Time': number }[]
+  return `${planLine(plan!.Plan)}, ${plan!['Execution Time'].toFixed(2)} ms`
+}
+
+export async function measureLimits(
+  env: Record<string, string>,
+  fixture: Fixture,
+  options: { connections: number; threads: number; duration: number; pageBytes?: number | undefined; pgbench: boolean },
+  log: (line: string) => void,
+): Promise<Limits> {
+  const url = env.DATABASE_URL!
+  const limits: Limits = { rows: [] }
+  if (options.pageBytes && installed('redis-benchmark')) {
+    log('limit: redis-benchmark GET')
+    limits.rows.push(await redisGet(env.REDIS_URL!, `${env.REDIS_PREFIX}limit:page`, options.pageBytes, options))
+  } else if (options.pageBytes) log('limit: redis-benchmark is not installed, Redis not measured')
+  if (!options.pgbench) return limits
+  if (!installed('pgbench')) {
+    log('limit: pgbench is not installed, PostgreSQL not measured')
+    return limits
+  }
+  const emptyCarts = () => psql(url, `DELETE FROM cart_items WHERE user_id BETWEEN ${fixture.buyers.firstId} AND ${fixture.buyers.firstId + fixture.buyers.tokens.length - 1}`)
+
+  emptyCarts()
+  vacuumAnalyze(url)
+  log('limit: pgbench add-to-cart')
+  const add = await pgbench(url, 'add-to-cart.sql', 'extended', fixture, options.duration, options.threads)
+  limits.rows.push(pgbenchRow('add-to-cart statement', 'add-to-cart.sql', 'extended', add))
+  limits.addToCart = add.tps
+  emptyCarts()
+
+  vacuumAnalyze(url)
+  log('limit: pgbench order')
+  const order = await pgbench(url, 'order.sql', 'extended', fixture, options.duration, options.threads)
+  limits.rows.push(pgbenchRow('order: add to cart, BEGIN, lock, CTE, COMMIT', 'order.sql', 'extended', order))
+  limits.order = order.tps
+  // The placements above churned cart_items with no ANALYZE since: the plan a server without autovacuum would get.
+  const stale = explainLock(url, fixture)
+  vacuumAnalyze(url)
+  const fresh = explainLock(url, fixture)
+  limits.planCheck = `after ${order.transactions} placements without ANALYZE: ${stale}; after VACUUM (ANALYZE): ${fresh}`
+
+  log('limit: pgbench order, prepared statements')
+  const prepared = await pgbench(url, 'order.sql', 'prepared', fixture, options.duration, options.threads)
+  const row = pgbenchRow('same, as named prepared statements', 'order.sql', 'prepared', prepared)
+  row.notes = `${row.notes}; not what the service sends today (it sends every statement unnamed)`
+  limits.rows.push(row)
+  emptyCarts()
+  vacuumAnalyze(url)
+  return limits
+}

@@ -149,10 +149,11 @@ function planLine(node: PlanNode): string {
 /** The lock statement of bench/pgbench/order.sql (the service's), for one buyer. */
 function lockStatement(userId: number): string {
   const script = readFileSync(join(pgbenchDir, 'order.sql'), 'utf8')
-  const start = script.indexOf('-- lock statement\n')
+  const marker = '-- the lock statement (bench/limit.ts EXPLAINs the statement below)\n'
+  const start = script.indexOf(marker)
   const end = script.indexOf('\\gset', start)
-  if (start < 0 || end < 0) throw new Error('bench/pgbench/order.sql lost its "-- lock statement" marker')
-  return script.slice(start, end).replace(/^--.*\n/, '').replaceAll(':uid', String(userId))
+  if (start < 0 || end < 0) throw new Error(`bench/pgbench/order.sql lost the line "${marker.trim()}"`)
+  return script.slice(start + marker.length, end).replaceAll(':uid', String(userId))
 }
 
 /** The plan the lock statement gets now, run for real on a one-line cart (rolled back). */

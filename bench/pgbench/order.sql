@@ -28,7 +28,7 @@ SELECT l.id, l.quantity, p.id AS "productId", p.name, p.price::text AS price, p.
   FROM lines l JOIN products p ON p.id = l.product_id
  ORDER BY l.id;
 BEGIN;
--- lock statement
+-- the lock statement (bench/limit.ts EXPLAINs the statement below)
 SELECT c.id, c.product_id AS "productId", c.quantity, p.stock, p.is_active AS "isActive",
        p.category_id AS "categoryId", (SELECT nextval(pg_get_serial_sequence('orders', 'id'))::int) AS "orderId"
   FROM cart_items c JOIN products p ON p.id = c.product_id

@@ -4,7 +4,7 @@
  * order scenarios with these.
  */
 import { execFile, execFileSync, spawnSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -83,13 +83,30 @@ interface PgbenchRun {
   aborted: boolean
 }
 
-async function pgbench(url: string, script: string, mode: 'extended' | 'prepared', fixture: Fixture, duration: number, threads: number): Promise<PgbenchRun> {
+/** The add-to-cart cycle alone, or followed by placing the order: the cycles bench/wrk.lua drives. */
+type Cycle = 'add' | 'order'
+
+const scriptFiles = (cycle: Cycle) => (cycle === 'order' ? ['add-to-cart.sql', 'place-order.sql'] : ['add-to-cart.sql'])
+
+/**
+ * The script pgbench runs for a cycle: client N is buyer N, the product is picked as bench/wrk.lua picks it (one
+ * random product of all per order; one of the buyer's own ten when only adding), then the service's statements.
+ */
+function writeScript(cycle: Cycle, file: string): void {
+  const product = cycle === 'order' ? 'random(0, :products - 1)' : '(:client_id * 10 + random(0, 9)) % :products'
+  const header = ['\\set uid :first_user + :client_id', `\\set pid :first_product + ${product}`]
+  writeFileSync(file, [...header, ...scriptFiles(cycle).map((f) => readFileSync(join(pgbenchDir, f), 'utf8'))].join('\n'))
+}
+
+async function pgbench(url: string, cycle: Cycle, mode: 'extended' | 'prepared', fixture: Fixture, duration: number, threads: number): Promise<PgbenchRun> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-pgbench-'))
   try {
+    const script = join(dir, 'script.sql')
+    writeScript(cycle, script)
     const clients = Math.min(PGBENCH_CLIENTS, fixture.buyers.tokens.length)
     const args = [
       ...['-n', '-M', mode, '-c', String(clients), '-j', String(Math.min(threads, clients)), '-T', String(duration)],
-      ...['-f', join(pgbenchDir, script), '-l', `--log-prefix=${join(dir, 'log')}`],
+      ...['-f', script, '-l', `--log-prefix=${join(dir, 'log')}`],
       ...['-D', `first_user=${fixture.buyers.firstId}`, '-D', `first_product=${fixture.orderProducts.first}`, '-D', `products=${fixture.orderProducts.count}`],
       url,
     ]
@@ -97,15 +114,17 @@ async function pgbench(url: string, script: string, mode: 'extended' | 'prepared
     const stdout = await new Promise<string>((resolve) => execFile('pgbench', args, (_err, out, err) => resolve(`${out}\n${err}`)))
     const number = (pattern: RegExp) => Number(pattern.exec(stdout)?.[1] ?? Number.NaN)
     // Each log line: client_id transaction_no time_us script_no epoch epoch_us.
-    const latencies = readdirSync(dir).flatMap((file) =>
-      readFileSync(join(dir, file), 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((line) => Number(line.split(' ')[2]) / 1000),
-    )
+    const latencies = readdirSync(dir)
+      .filter((file) => file.startsWith('log'))
+      .flatMap((file) =>
+        readFileSync(join(dir, file), 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => Number(line.split(' ')[2]) / 1000),
+      )
     const stats = summarize(latencies, latencies.length)
     const tps = number(/tps = ([\d.]+)/)
-    if (Number.isNaN(tps)) throw new Error(`pgbench ${script} printed no tps:\n${stdout}`)
+    if (Number.isNaN(tps)) throw new Error(`pgbench (${cycle}) printed no tps:\n${stdout}`)
     return {
       tps,
       transactions: number(/transactions actually processed: (\d+)/),
@@ -116,17 +135,6 @@ async function pgbench(url: string, script: string, mode: 'extended' | 'prepared
     }
   } finally {
     rmSync(dir, { recursive: true, force: true })
-  }
-}
-
-function pgbenchRow(name: string, script: string, mode: string, run: PgbenchRun): LimitRow {
-  return {
-    name,
-    tool: `pgbench -M ${mode} -c ${PGBENCH_CLIENTS} bench/pgbench/${script}`,
-    rate: run.tps,
-    p50: run.p50,
-    p99: run.p99,
-    notes: [`${run.transactions} transactions, ${run.failed} failed`, run.aborted ? 'CLIENTS ABORTED' : ''].filter(Boolean).join('; '),
   }
 }
 
@@ -146,13 +154,13 @@ function planLine(node: PlanNode): string {
   return `${node['Node Type']}${on}${using}${children.length ? `(${children.join(', ')})` : ''}`
 }
 
-/** The lock statement of bench/pgbench/order.sql (the service's), for one buyer. */
+/** The lock statement of bench/pgbench/place-order.sql (the service's), for one buyer. */
 function lockStatement(userId: number): string {
-  const script = readFileSync(join(pgbenchDir, 'order.sql'), 'utf8')
+  const script = readFileSync(join(pgbenchDir, 'place-order.sql'), 'utf8')
   const marker = '-- the lock statement (bench/limit.ts EXPLAINs the statement below)\n'
   const start = script.indexOf(marker)
   const end = script.indexOf('\\gset', start)
-  if (start < 0 || end < 0) throw new Error(`bench/pgbench/order.sql lost the line "${marker.trim()}"`)
+  if (start < 0 || end < 0) throw new Error(`bench/pgbench/place-order.sql lost the line "${marker.trim()}"`)
   return script.slice(start + marker.length, end).replaceAll(':uid', String(userId))
 }
 
@@ -188,31 +196,38 @@ export async function measureLimits(
     return limits
   }
   const emptyCarts = () => psql(url, `DELETE FROM cart_items WHERE user_id BETWEEN ${fixture.buyers.firstId} AND ${fixture.buyers.firstId + fixture.buyers.tokens.length - 1}`)
+  const run = async (name: string, cycle: Cycle, mode: 'extended' | 'prepared'): Promise<PgbenchRun> => {
+    log(`limit: pgbench ${name}`)
+    const result = await pgbench(url, cycle, mode, fixture, options.duration, options.threads)
+    const notes = [
+      `${result.transactions} transactions, ${result.failed} failed`,
+      result.aborted ? 'CLIENTS ABORTED' : '',
+      mode === 'prepared' ? 'not what the service sends today (it sends every statement unnamed)' : '',
+    ]
+    limits.rows.push({
+      name,
+      tool: `pgbench -M ${mode} -c ${PGBENCH_CLIENTS}: ${scriptFiles(cycle).join(' + ')}`,
+      rate: result.tps,
+      p50: result.p50,
+      p99: result.p99,
+      notes: notes.filter(Boolean).join('; '),
+    })
+    return result
+  }
 
   emptyCarts()
   vacuumAnalyze(url)
-  log('limit: pgbench add-to-cart')
-  const add = await pgbench(url, 'add-to-cart.sql', 'extended', fixture, options.duration, options.threads)
-  limits.rows.push(pgbenchRow('add-to-cart statement', 'add-to-cart.sql', 'extended', add))
-  limits.addToCart = add.tps
+  limits.addToCart = (await run('add-to-cart statement', 'add', 'extended')).tps
   emptyCarts()
-
   vacuumAnalyze(url)
-  log('limit: pgbench order')
-  const order = await pgbench(url, 'order.sql', 'extended', fixture, options.duration, options.threads)
-  limits.rows.push(pgbenchRow('order: add to cart, BEGIN, lock, CTE, COMMIT', 'order.sql', 'extended', order))
+  const order = await run('order: add to cart, BEGIN, lock, CTE, COMMIT', 'order', 'extended')
   limits.order = order.tps
   // The placements above churned cart_items with no ANALYZE since: the plan a server without autovacuum would get.
   const stale = explainLock(url, fixture)
   vacuumAnalyze(url)
   const fresh = explainLock(url, fixture)
   limits.planCheck = `after ${order.transactions} placements without ANALYZE: ${stale}; after VACUUM (ANALYZE): ${fresh}`
-
-  log('limit: pgbench order, prepared statements')
-  const prepared = await pgbench(url, 'order.sql', 'prepared', fixture, options.duration, options.threads)
-  const row = pgbenchRow('same, as named prepared statements', 'order.sql', 'prepared', prepared)
-  row.notes = `${row.notes}; not what the service sends today (it sends every statement unnamed)`
-  limits.rows.push(row)
+  await run('same, as named prepared statements', 'order', 'prepared')
   emptyCarts()
   vacuumAnalyze(url)
   return limits

@@ -28,10 +28,10 @@ export interface RequestsLoad {
 }
 
 /**
- * Logged-in buyers, each used by one connection at a time; give twice as many as connections: wrk now and then
- * builds a request it never sends (when a connection starts), and the buyer it took stays busy for the run. `order`: add one random product to the cart, then place
- * the order, over and over (bench/pgbench/order.sql is the same cycle). `add`: add one of the buyer's own ten
- * products, over and over (bench/pgbench/add-to-cart.sql).
+ * Logged-in buyers, each used by one connection at a time. `order`: add one random product to the cart, then place
+ * the order, over and over (the order limit's cycle in bench/limit.ts). `add`: add one of the buyer's own ten
+ * products, over and over (the add-to-cart limit's). Give twice as many buyers as connections: wrk now and then
+ * builds a request it never sends (when a connection starts), and the buyer it took stays busy for the run.
  */
 export interface BuyersLoad {
   kind: 'buyers'

@@ -103,7 +103,7 @@ const ms = (n: number) => n.toFixed(1)
 
 const none: KindStats = { count: 0, ok: 0, p50: 0, p99: 0 }
 
-/** Buyers adding one random product and placing the order, over and over: the cycle bench/pgbench/order.sql runs. */
+/** Buyers adding one random product and placing the order, over and over: the cycle of the order limit (bench/limit.ts). */
 async function orders(pass: Pass, fixture: Fixture, name: string): Promise<Result> {
   const m = await load(pass, { kind: 'buyers', cycle: 'order', tokens: fixture.buyers.tokens, products: fixture.orderProducts })
   const place = m.kinds.place ?? none

@@ -1,10 +1,7 @@
--- pgbench: adding to the cart as the service does it. MUST mirror the statement src/cart/service.ts (addItem) sends:
--- update this file whenever that statement changes, or the bench's `limit` stops being the service's limit.
--- Variables from the bench: first_user (first buyer's id), first_product, products (count of contiguous order
--- products). Client N is buyer N and adds one of its own ten products, as the bench's add-to-cart scenario does, so
--- a cart never holds more than ten lines however long the run.
-\set uid :first_user + :client_id
-\set pid :first_product + (:client_id * 10 + random(0, 9)) % :products
+-- pgbench: adding to the cart, as the service does it. MUST mirror the statement src/cart/service.ts (addItem)
+-- sends: update this file whenever that statement changes, or the bench's `limit` stops being the service's limit.
+-- bench/limit.ts runs it after setting :uid (client N is buyer N) and :pid (the product, picked as bench/wrk.lua
+-- picks it), alone for the add-to-cart limit and followed by place-order.sql for the order limit.
 WITH added AS (
   INSERT INTO cart_items (user_id, product_id, quantity)
   SELECT :uid::int, p.id, 1::int FROM products p

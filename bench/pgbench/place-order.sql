@@ -1,32 +1,10 @@
--- pgbench: one order as the service places it, one random product of the order products per order. MUST mirror
--- the statements the service sends (update this file whenever they change, or the bench's `limit` stops being the
--- service's limit): add to cart (src/cart/service.ts addItem), then src/orders/service.ts placeWithin: BEGIN, the
--- lock statement (lockCart), the one data-modifying CTE (writeOrder), COMMIT. What differs is only what pgbench
--- cannot send as the service does: the one-element id arrays are ARRAY[...] instead of a '{…}' literal, the message
--- is built in SQL, and the parameters the bench never sets (address, Idempotency-Key) are NULL literals. The
--- service's Redis work inside and after the transaction is not here: this is what PostgreSQL alone allows.
--- Variables from the bench: first_user (first buyer's id), first_product, products. Client N is buyer N.
-\set uid :first_user + :client_id
-\set pid :first_product + random(0, :products - 1)
-WITH added AS (
-  INSERT INTO cart_items (user_id, product_id, quantity)
-  SELECT :uid::int, p.id, 1::int FROM products p
-  WHERE p.id = :pid::int AND p.is_active AND p.stock >= 1::int
-  ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = cart_items.quantity + EXCLUDED.quantity
-  WHERE cart_items.quantity::bigint + EXCLUDED.quantity
-        <= (SELECT stock FROM products WHERE id = EXCLUDED.product_id)
-  RETURNING id, product_id, quantity
-), lines AS (
-  SELECT id, product_id, quantity FROM cart_items
-   WHERE user_id = :uid::int AND id NOT IN (SELECT id FROM added)
-  UNION ALL
-  SELECT id, product_id, quantity FROM added
-)
-SELECT l.id, l.quantity, p.id AS "productId", p.name, p.price::text AS price, p.stock,
-       p.is_active AS "isActive", (p.price * l.quantity)::text AS subtotal,
-       (sum(p.price * l.quantity) OVER ())::text AS total, EXISTS (SELECT 1 FROM added) AS written
-  FROM lines l JOIN products p ON p.id = l.product_id
- ORDER BY l.id;
+-- pgbench: placing the cart as an order, as the service does it. MUST mirror the statements src/orders/service.ts
+-- (placeWithin) sends: BEGIN, the lock statement (lockCart), the one data-modifying CTE (writeOrder), COMMIT;
+-- update this file whenever they change, or the bench's `limit` stops being the service's limit. What differs is
+-- only what pgbench cannot send as the service does: the one-element id arrays are ARRAY[...] instead of a '{…}'
+-- literal, the message is built in SQL, and the parameters the bench never sets (address, Idempotency-Key) are
+-- NULL literals. The service's Redis work inside and after the transaction is not here: this is what PostgreSQL
+-- alone allows. bench/limit.ts runs it after add-to-cart.sql, which puts one line in the cart of buyer :uid.
 BEGIN;
 -- the lock statement (bench/limit.ts EXPLAINs the statement below)
 SELECT c.id, c.product_id AS "productId", c.quantity, p.stock, p.is_active AS "isActive",

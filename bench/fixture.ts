@@ -5,14 +5,19 @@
 import { execFileSync } from 'node:child_process'
 import { and, eq, inArray, sql } from 'drizzle-orm'
 import { createDatabase, type Database } from '../src/db/index.js'
-import { cartItems, categories, orders, products, users } from '../src/db/schema.js'
+import { categories, orders, products, users } from '../src/db/schema.js'
 import { createHasher } from '../src/auth/passwords.js'
 import { TokenService } from '../src/auth/tokens.js'
 
 export const BENCH_PASSWORD = 'bench-Passphrase-2026'
-/** Units put on sale for the order scenario: enough for some of the buyers only. */
-const ORDER_PRODUCTS = 20
-const UNITS_EACH = 250
+/**
+ * The order and add-to-cart scenarios (and their pgbench limits) buy one random product of these per order, so
+ * orders rarely wait on each other's row locks, with stock that no run can sell out: every order changes stock.
+ */
+const ORDER_PRODUCTS = 10_000
+const UNITS_EACH = 10_000
+/** pgbench's clients, one buyer each (bench/limit.ts). */
+export const PGBENCH_CLIENTS = 10
 
 export interface Fixture {
   productCount: number
@@ -21,8 +26,10 @@ export interface Fixture {
   searchTerm: string
   medianPrice: string
   loginEmails: string[]
-  orderTokens: string[]
-  orderProductIds: number[]
+  /** Buyers with empty carts, consecutive ids from `firstId`: two per connection (bench/load.ts says why). */
+  buyers: { firstId: number; tokens: string[] }
+  /** Consecutive product ids on sale for the order scenarios. */
+  orderProducts: { first: number; count: number }
   initialUnits: number
   socketUsers: { token: string; orderId: number }[]
   staffToken: string
@@ -33,6 +40,8 @@ async function open(env: Record<string, string>): Promise<Database> {
   await database.migrate()
   return database
 }
+
+const rowsOf = <T>(result: unknown) => (result as { rows: T[] }).rows
 
 async function insertUsers(database: Database, prefix: string, count: number, hash: string, staff = false) {
   const ids: number[] = []
@@ -81,29 +90,26 @@ export async function prepare(
 
     const categoryIds = (await db.select({ id: categories.id }).from(categories).orderBy(categories.id)).map((r) => r.id)
     const sample = await db.execute(sql`SELECT id FROM products WHERE is_active ORDER BY random() LIMIT 1000`)
-    const sampleIds = ((sample as unknown as { rows: { id: number }[] }).rows).map((r) => Number(r.id))
+    const sampleIds = rowsOf<{ id: number }>(sample).map((r) => Number(r.id))
     const [first] = await db.select({ name: products.name }).from(products).limit(1)
     const searchTerm = (first?.name ?? 'a').split(/\s+/)[0]!.toLowerCase()
     const median = await db.execute(sql`SELECT (percentile_disc(0.5) WITHIN GROUP (ORDER BY price))::text AS price FROM products`)
-    const medianPrice = (median as unknown as { rows: { price: string | null }[] }).rows[0]?.price ?? '0.00'
+    const medianPrice = rowsOf<{ price: string | null }>(median)[0]?.price ?? '0.00'
 
     const [staffId] = await insertUsers(database, 'staff', 1, hash, true)
     const loginIds = await insertUsers(database, 'login', 50, hash)
-    const wantsOrders = scenarios.includes('order') || scenarios.includes('mixed')
-    const orderIds = wantsOrders ? await insertUsers(database, 'buyer', options.connections, hash) : []
+    const buyerIds = await insertUsers(database, 'buyer', Math.max(2 * options.connections, PGBENCH_CLIENTS), hash)
+    if (buyerIds.at(-1)! - buyerIds[0]! !== buyerIds.length - 1) throw new Error('bench buyers did not get consecutive ids')
 
     const [benchCategory] = await db.insert(categories).values({ name: 'Bench orders' }).returning({ id: categories.id })
-    const orderProducts = await db
-      .insert(products)
-      .values(
-        Array.from({ length: ORDER_PRODUCTS }, (_, i) => ({
-          name: `Bench item ${i}`,
-          price: '9.99',
-          stock: UNITS_EACH,
-          categoryId: benchCategory!.id,
-        })),
-      )
-      .returning({ id: products.id })
+    const [range] = rowsOf<{ first: number; last: number }>(
+      await db.execute(sql`WITH made AS (
+          INSERT INTO products (name, price, stock, category_id)
+          SELECT 'Bench item ' || i, 9.99, ${UNITS_EACH}, ${benchCategory!.id} FROM generate_series(1, ${ORDER_PRODUCTS}) AS i
+          RETURNING id)
+        SELECT min(id)::int AS first, max(id)::int AS last FROM made`),
+    )
+    if (range!.last - range!.first !== ORDER_PRODUCTS - 1) throw new Error('bench order products did not get consecutive ids')
 
     const socketUsers: Fixture['socketUsers'] = []
     if (scenarios.includes('ws-fanout')) {
@@ -117,7 +123,7 @@ export async function prepare(
         socketUsers.push(...placed.map((o) => ({ token: token(o.userId), orderId: o.id })))
       }
     }
-    await db.execute(sql`ANALYZE`)
+    await db.execute(sql`VACUUM (ANALYZE)`)
 
     return {
       productCount: options.products,
@@ -126,8 +132,8 @@ export async function prepare(
       searchTerm,
       medianPrice,
       loginEmails: loginIds.map((_, i) => `login-${i}@bench.example.com`),
-      orderTokens: orderIds.map(token),
-      orderProductIds: orderProducts.map((p) => p.id),
+      buyers: { firstId: buyerIds[0]!, tokens: buyerIds.map(token) },
+      orderProducts: { first: range!.first, count: ORDER_PRODUCTS },
       initialUnits: ORDER_PRODUCTS * UNITS_EACH,
       socketUsers,
       staffToken: token(staffId!),
@@ -137,38 +143,41 @@ export async function prepare(
   }
 }
 
+const orderProductRange = (f: Fixture) => sql`BETWEEN ${f.orderProducts.first} AND ${f.orderProducts.first + f.orderProducts.count - 1}`
+
 /** Stock left plus units sold must equal the units put on sale: no unit sold twice, none lost. */
 export async function verifyOrders(env: Record<string, string>, fixture: Fixture): Promise<string> {
   const database = await open(env)
   try {
-    const ids = sql.join(fixture.orderProductIds.map((id) => sql`${id}`), sql`, `)
-    const result = await database.db.execute(sql`
-      SELECT (SELECT coalesce(sum(stock), 0) FROM products WHERE id IN (${ids}))::int AS stock,
-             (SELECT coalesce(sum(oi.quantity), 0) FROM order_items oi JOIN orders o ON o.id = oi.order_id
-               WHERE oi.product_id IN (${ids}) AND o.status <> 'cancelled')::int AS sold,
-             (SELECT count(*) FROM products WHERE id IN (${ids}) AND stock < 0)::int AS negative`)
-    const row = (result as unknown as { rows: { stock: number; sold: number; negative: number }[] }).rows[0]!
-    const ok = Number(row.stock) + Number(row.sold) === fixture.initialUnits && Number(row.negative) === 0
-    return `stock ${row.stock} + sold ${row.sold} ${ok ? '=' : '≠'} ${fixture.initialUnits} ${ok ? '(consistent)' : '(INCONSISTENT)'}`
+    const ids = orderProductRange(fixture)
+    const [row] = rowsOf<{ stock: number; sold: number; negative: number }>(
+      await database.db.execute(sql`
+        SELECT (SELECT coalesce(sum(stock), 0) FROM products WHERE id ${ids})::int AS stock,
+               (SELECT coalesce(sum(oi.quantity), 0) FROM order_items oi JOIN orders o ON o.id = oi.order_id
+                 WHERE oi.product_id ${ids} AND o.status <> 'cancelled')::int AS sold,
+               (SELECT count(*) FROM products WHERE id ${ids} AND stock < 0)::int AS negative`),
+    )
+    const ok = Number(row!.stock) + Number(row!.sold) === fixture.initialUnits && Number(row!.negative) === 0
+    return `stock ${row!.stock} + sold ${row!.sold} ${ok ? '=' : '≠'} ${fixture.initialUnits} ${ok ? '(consistent)' : '(INCONSISTENT)'}`
   } finally {
     await database.close()
   }
 }
 
-/** Puts the order products and socket orders back as they were, so the next pass measures the same work. */
+/**
+ * Puts the order products, carts and socket orders back as they were, so the next pass measures the same work, then
+ * VACUUM (ANALYZE): autovacuum may be off (it is on the project's machine), and stale statistics on the churned cart
+ * and order tables change the plans measured.
+ */
 export async function resetBetweenPasses(env: Record<string, string>, fixture: Fixture): Promise<void> {
   const database = await open(env)
   try {
     const db = database.db
-    if (fixture.orderProductIds.length) {
-      await db.execute(sql`DELETE FROM orders WHERE id IN (SELECT order_id FROM order_items WHERE product_id IN (${sql.join(
-        fixture.orderProductIds.map((id) => sql`${id}`),
-        sql`, `,
-      )}))`)
-      await db.delete(cartItems).where(inArray(cartItems.productId, fixture.orderProductIds))
-      await db.update(products).set({ stock: UNITS_EACH }).where(inArray(products.id, fixture.orderProductIds))
-      fixture.initialUnits = fixture.orderProductIds.length * UNITS_EACH
-    }
+    const ids = orderProductRange(fixture)
+    await db.execute(sql`DELETE FROM orders WHERE id IN (SELECT order_id FROM order_items WHERE product_id ${ids})`)
+    await db.execute(sql`DELETE FROM cart_items WHERE product_id ${ids}`)
+    await db.execute(sql`UPDATE products SET stock = ${UNITS_EACH} WHERE id ${ids}`)
+    fixture.initialUnits = fixture.orderProducts.count * UNITS_EACH
     if (fixture.socketUsers.length) {
       await db.execute(sql`DELETE FROM order_status_history WHERE order_id IN (SELECT id FROM orders WHERE status <> 'pending')`)
       await db
@@ -176,6 +185,7 @@ export async function resetBetweenPasses(env: Record<string, string>, fixture: F
         .set({ status: 'pending' })
         .where(and(eq(orders.totalPrice, '0.00'), inArray(orders.status, ['shipped', 'delivered'])))
     }
+    await db.execute(sql`VACUUM (ANALYZE)`)
   } finally {
     await database.close()
   }

@@ -1,19 +1,25 @@
 /**
  * `npm run bench`: seeds a catalogue, starts the service against DATABASE_URL/REDIS_URL and measures every hot
- * path with autocannon, printing a table and writing it to BENCHMARKS.md. It asserts nothing about time.
+ * path with wrk (autocannon when wrk is not installed), next to a bare node:http `ceiling` and the `limit` of
+ * PostgreSQL and Redis alone (pgbench, redis-benchmark), printing a table and writing it to BENCHMARKS.md. It
+ * asserts nothing about time.
  *
  *   npm run bench -- [--products N] [--duration S] [--connections C] [--scenario NAME[,NAME]] [--json FILE]
  *                    [--workers 1,2] [--sockets N] [--embedded] [--no-write] [--profile DIR] [--database NAME]
+ *                    [--generator wrk|autocannon] [--threads N]
  */
-import { spawn, type ChildProcess, execFileSync } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
-import { cpus, totalmem, tmpdir } from 'node:os'
+import { cpus, loadavg, totalmem, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { Redis } from 'ioredis'
 import { prepare, verifyOrders, resetBetweenPasses, type Fixture } from './fixture.js'
-import { type Result, type Target, scenarios, scenarioNames } from './scenarios.js'
+import { type Limits, autovacuum, measureLimits, vacuumAnalyze } from './limit.js'
+import { type Generator, wrkVersion } from './load.js'
+import { freePort, startNode, type Running } from './process.js'
+import { type Pass, type Result, scenarios, scenarioNames } from './scenarios.js'
 
 const { values } = parseArgs({
   options: {
@@ -28,6 +34,8 @@ const { values } = parseArgs({
     'no-write': { type: 'boolean', default: false },
     profile: { type: 'string' },
     database: { type: 'string', default: 'storefront_bench' },
+    generator: { type: 'string' },
+    threads: { type: 'string', default: String(cpus().length) },
   },
 })
 
@@ -36,6 +44,8 @@ function fail(message: string): never {
   process.exit(2)
 }
 
+const log = (line: string) => process.stdout.write(`bench: ${line}\n`)
+
 const embedded = values.embedded
 if (!embedded && !(process.env.DATABASE_URL && process.env.REDIS_URL)) {
   fail('set DATABASE_URL and REDIS_URL to real servers (or pass --embedded to measure the embedded defaults)')
@@ -43,79 +53,68 @@ if (!embedded && !(process.env.DATABASE_URL && process.env.REDIS_URL)) {
 const selected = (values.scenario ?? []).flatMap((s) => s.split(',')).filter(Boolean)
 for (const name of selected) if (!scenarioNames.includes(name)) fail(`unknown scenario "${name}" (${scenarioNames.join(', ')})`)
 const run = selected.length ? selected : scenarioNames
+// Every read row states its ratio to the ceiling of its pass: the ceiling runs whenever a read does.
+const against = new Set(run.flatMap((name) => scenarios[name]!.against ?? []))
+if (against.has('ceiling') && !run.includes('ceiling')) run.unshift('ceiling')
 const workerCounts = (values.workers ?? (embedded ? '1' : '1,2')).split(',').map(Number)
 if (embedded && workerCounts.some((w) => w > 1)) fail('--embedded runs one worker: the embedded database belongs to one process')
+if (values.generator && values.generator !== 'wrk' && values.generator !== 'autocannon') fail('--generator takes wrk or autocannon')
+const wrk = wrkVersion()
+if (values.generator === 'wrk' && !wrk) fail('--generator wrk: wrk is not installed (apt-get install wrk)')
+const generator: Generator = (values.generator as Generator | undefined) ?? (wrk ? 'wrk' : 'autocannon')
 
 const options = {
   products: Number(values.products),
   duration: Number(values.duration),
   connections: Number(values.connections),
   sockets: Number(values.sockets),
+  threads: Number(values.threads),
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-    server.on('error', reject)
-  })
-}
-
-interface Server {
-  target: Target
-  stop(): Promise<void>
-}
-
-async function startServer(env: Record<string, string>, workers: number, cacheTtl: number): Promise<Server> {
-  const [port, ceilingPort] = [await freePort(), await freePort()]
+async function startService(env: Record<string, string>, workers: number, cacheTtl: number): Promise<{ base: string; server: Running }> {
+  const port = await freePort()
+  const base = `http://127.0.0.1:${port}`
   // --profile DIR: every server process writes a V8 CPU profile there when it stops (open it in Chrome DevTools).
   const profile = values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : []
-  const child: ChildProcess = spawn(process.execPath, [...profile, '--import', 'tsx', 'bench/serve.ts'], {
-    env: {
-      ...process.env,
-      ...env,
-      PORT: String(port),
-      CEILING_PORT: String(ceilingPort),
-      HOST: '127.0.0.1',
-      WEB_CONCURRENCY: String(workers),
-      CACHE_TTL_SECONDS: String(cacheTtl),
-      LOG_LEVEL: 'warn',
-      RATE_LIMIT: 'false',
-      DB_POOL_SIZE: '20',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  })
-  const base = `http://127.0.0.1:${port}`
-  const deadline = Date.now() + 60_000
-  for (;;) {
-    if (child.exitCode !== null) fail(`the service exited with ${child.exitCode} while starting`)
-    try {
-      if ((await fetch(`${base}/health/ready`)).ok) break
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) fail('the service did not become ready within 60 s')
-    await new Promise((r) => setTimeout(r, 200))
+  const serviceEnv = {
+    ...env,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    WEB_CONCURRENCY: String(workers),
+    CACHE_TTL_SECONDS: String(cacheTtl),
+    LOG_LEVEL: 'warn',
+    RATE_LIMIT: 'false',
+    DB_POOL_SIZE: '20',
   }
-  return {
-    target: { base, ceiling: `http://127.0.0.1:${ceilingPort}/ceiling` },
-    stop: () =>
-      new Promise((resolve) => {
-        child.once('exit', () => resolve())
-        child.kill('SIGTERM')
-      }),
+  try {
+    return { base, server: await startNode('src/main.ts', serviceEnv, `${base}/health/ready`, profile) }
+  } catch (err) {
+    fail((err as Error).message)
   }
 }
 
-function databaseEnv(): { env: Record<string, string>; cleanup(): void; label: string } {
+/** Empties the bench's own Redis prefix: a cache left by an earlier run would answer for the database made anew. */
+async function clearPrefix(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url)
+  try {
+    let cursor = '0'
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+      if (keys.length) await redis.unlink(...keys)
+      cursor = next
+    } while (cursor !== '0')
+  } finally {
+    redis.disconnect()
+  }
+}
+
+async function databaseEnv(): Promise<{ env: Record<string, string>; cleanup(): Promise<void>; label: string }> {
   const secret = randomBytes(32).toString('hex')
   if (embedded) {
     const dir = mkdtempSync(join(tmpdir(), 'storefront-bench-'))
     return {
       env: { DATA_DIR: dir, JWT_SECRET: secret, NODE_ENV: 'production' },
-      cleanup: () => rmSync(dir, { recursive: true, force: true }),
+      cleanup: async () => rmSync(dir, { recursive: true, force: true }),
       label: 'embedded PGlite + in-process cache (--embedded)',
     }
   }
@@ -127,45 +126,65 @@ function databaseEnv(): { env: Record<string, string>; cleanup(): void; label: s
   execFileSync('psql', [admin, '-qc', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`], { stdio: 'inherit' })
   execFileSync('psql', [admin, '-qc', `CREATE DATABASE ${name}`], { stdio: 'inherit' })
   url.pathname = `/${name}`
+  const redisUrl = process.env.REDIS_URL!
+  await clearPrefix(redisUrl, `${name}:`)
+  const pgVersion = execFileSync('psql', [admin, '-qAtc', 'SHOW server_version'], { encoding: 'utf8' }).trim()
+  const redis = new Redis(redisUrl)
+  const redisVersion = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? '?'
+  redis.disconnect()
   return {
-    env: { DATABASE_URL: url.toString(), REDIS_URL: process.env.REDIS_URL!, REDIS_PREFIX: `${name}:`, JWT_SECRET: secret, NODE_ENV: 'production' },
-    cleanup: () => {},
-    label: 'PostgreSQL + Redis',
+    env: { DATABASE_URL: url.toString(), REDIS_URL: redisUrl, REDIS_PREFIX: `${name}:`, JWT_SECRET: secret, NODE_ENV: 'production' },
+    // The database stays for inspection; the cache is of no use once the service is gone.
+    cleanup: () => clearPrefix(redisUrl, `${name}:`),
+    label: `PostgreSQL ${pgVersion} + Redis ${redisVersion}`,
+  }
+}
+
+const thousands = (n: number) => Math.round(n).toLocaleString('en-US')
+const percent = (part: number, whole: number) => `${Math.round((100 * part) / whole)} %`
+
+/** Words each row's comparison: reads against the ceiling of their pass, orders and carts against pgbench. */
+function compare(results: Result[], limits: Limits): void {
+  for (const r of results) {
+    if (!r.compare) continue
+    if (r.compare.with === 'ceiling') {
+      const ceiling = results.find((c) => c.name === 'ceiling' && c.workers === r.workers)
+      if (ceiling) r.vs = `${percent(r.compare.rate, ceiling.rps)} of ceiling`
+    } else {
+      const limit = r.compare.with === 'order' ? limits.order : limits.addToCart
+      const unit = r.compare.with === 'order' ? 'orders/s' : 'adds/s'
+      if (limit) r.vs = `${thousands(r.compare.rate)} ${unit} = ${percent(r.compare.rate, limit)} of pgbench (${thousands(limit)})`
+    }
   }
 }
 
 function table(results: Result[]): string {
-  const head = '| scenario | workers | req/s | p50 ms | p99 ms | errors | non-2xx | notes |\n|---|---|---|---|---|---|---|---|\n'
-  return (
-    head +
-    results
-      .map(
-        (r) =>
-          `| ${r.name} | ${r.workers} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} | ${r.non2xx} | ${r.notes ?? ''} |`,
-      )
-      .join('\n') +
-    '\n'
-  )
+  const head =
+    '| scenario | workers | generator | req/s | p50 ms | p99 ms | errors | non-2xx | vs ceiling / limit | notes |\n' +
+    '|---|---|---|---|---|---|---|---|---|---|\n'
+  const line = (r: Result) =>
+    `| ${r.name} | ${r.workers} | ${r.generator} | ${thousands(r.rps)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} | ${r.non2xx} | ${r.vs ?? ''} | ${r.notes ?? ''} |`
+  return `${head}${results.map(line).join('\n')}\n`
 }
+
+function limitTable(limits: Limits): string {
+  if (!limits.rows.length) return 'Not measured (the embedded defaults have no servers, or no scenario of this run needs it).\n'
+  const head = '| limit | tool | ops/s | p50 ms | p99 ms | notes |\n|---|---|---|---|---|---|\n'
+  const rows = limits.rows.map((l) => `| ${l.name} | \`${l.tool}\` | ${thousands(l.rate)} | ${l.p50.toFixed(2)} | ${l.p99.toFixed(2)} | ${l.notes ?? ''} |`)
+  const plan = limits.planCheck ? `\nThe lock statement's plan ${limits.planCheck}.\n` : ''
+  return `${head}${rows.join('\n')}\n${plan}`
+}
+
+const generatorLabel = () =>
+  generator === 'wrk'
+    ? `wrk ${wrk} -t${options.threads} with bench/wrk.lua`
+    : 'autocannon in the bench\'s own Node process (wrk not installed, or --generator autocannon): it needs about a core itself, so reads measure it as much as the service'
 
 const MARK_START = '<!-- bench:start -->'
 const MARK_END = '<!-- bench:end -->'
 
-function writeReport(results: Result[], label: string): void {
-  const cpu = cpus()
-  const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim()
-  const section = [
-    MARK_START,
-    `## Latest \`npm run bench\``,
-    '',
-    `- date: ${new Date().toISOString()}`,
-    `- machine: ${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
-    `- backend: ${label}; ${options.products} products, ${options.duration} s a scenario, ${options.connections} connections`,
-    `- command: \`${command}\``,
-    '',
-    table(results),
-    MARK_END,
-  ].join('\n')
+function writeReport(results: Result[], limits: Limits, header: string[]): void {
+  const section = [MARK_START, '## Latest `npm run bench`', '', ...header, '', '### Service', '', table(results), '### Limit: the hardware without the service', '', limitTable(limits), MARK_END].join('\n')
   let doc = ''
   try {
     doc = readFileSync('BENCHMARKS.md', 'utf8')
@@ -178,22 +197,27 @@ function writeReport(results: Result[], label: string): void {
   writeFileSync('BENCHMARKS.md', doc)
 }
 
-const db = databaseEnv()
+const load = loadavg()
+const db = await databaseEnv()
+const databaseUrl = db.env.DATABASE_URL
 const results: Result[] = []
+let limits: Limits = { rows: [] }
+const shared: Pass['shared'] = {}
 try {
-  process.stdout.write(`bench: ${db.label}; seeding ${options.products} products\n`)
+  log(`${db.label}; seeding ${options.products} products; load generator ${generator}`)
   const fixture: Fixture = await prepare(db.env, options, run)
   for (const workers of workerCounts) {
     for (const cached of [true, false]) {
       const wanted = run.filter((name) => scenarios[name]!.cached === cached)
       if (!wanted.length) continue
-      const server = await startServer(db.env, workers, cached ? 3600 : 0)
+      const { base, server } = await startService(db.env, workers, cached ? 3600 : 0)
       try {
+        const pass: Pass = { base, workers, generator, options, shared }
         for (const name of wanted) {
-          process.stdout.write(`bench: ${name} (workers=${workers})\n`)
-          for (const result of await scenarios[name]!.run(server.target, fixture, options)) {
-            results.push({ ...result, workers })
-          }
+          // Autovacuum may be off (it is on the project's machine): statistics are refreshed before every scenario.
+          if (databaseUrl) vacuumAnalyze(databaseUrl)
+          log(`${name} (workers=${workers})`)
+          for (const result of await scenarios[name]!.run(pass, fixture)) results.push({ ...result, workers })
         }
       } finally {
         await server.stop()
@@ -201,17 +225,30 @@ try {
     }
     if (run.includes('order') || run.includes('mixed')) {
       const check = await verifyOrders(db.env, fixture)
-      for (const result of results.filter((r) => r.workers === workers && (r.name === 'order' || r.name === 'mixed: orders'))) {
+      for (const result of results.filter((r) => r.workers === workers && r.compare?.with === 'order')) {
         result.notes = `${result.notes ?? ''}; ${check}`
       }
     }
     await resetBetweenPasses(db.env, fixture)
   }
+  if (databaseUrl && (shared.pageBytes || against.has('order') || against.has('add-to-cart'))) {
+    limits = await measureLimits(db.env, fixture, { ...options, pageBytes: shared.pageBytes, pgbench: against.has('order') || against.has('add-to-cart') }, log)
+  }
+  compare(results, limits)
 } finally {
-  db.cleanup()
+  await db.cleanup()
 }
 
-process.stdout.write(`\n${table(results)}`)
-if (values.json) writeFileSync(values.json, JSON.stringify({ options, backend: db.label, results }, null, 2))
-if (!values['no-write']) writeReport(results, db.label)
+const cpu = cpus()
+const header = [
+  `- date: ${new Date().toISOString()}`,
+  `- machine: ${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; load average at the start ${load.map((l) => l.toFixed(2)).join(' / ')} (1 / 5 / 15 min)`,
+  `- backend: ${db.label}; ${options.products} products, ${options.duration} s a scenario, ${options.connections} connections`,
+  `- load generator: ${generatorLabel()}`,
+  ...(databaseUrl ? [`- statistics: autovacuum is ${autovacuum(databaseUrl)} on this server; the bench runs VACUUM (ANALYZE) before every scenario and between passes`] : []),
+  `- command: \`${`npm run bench -- ${process.argv.slice(2).join(' ')}`.trim()}\``,
+]
+process.stdout.write(`\n${header.join('\n')}\n\n${table(results)}\n${limitTable(limits)}`)
+if (values.json) writeFileSync(values.json, JSON.stringify({ options, backend: db.label, generator, limits, results }, null, 2))
+if (!values['no-write']) writeReport(results, limits, header)
 process.exit(0)

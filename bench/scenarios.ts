@@ -1,74 +1,92 @@
+import { fork } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import autocannon, { type Options, type Request } from 'autocannon'
+import { fileURLToPath } from 'node:url'
 import argon2 from 'argon2'
-import WebSocket from 'ws'
 import { encodeCursor } from '../src/catalogue/query.js'
 import { BENCH_PASSWORD, type Fixture } from './fixture.js'
+import { type Generator, type KindStats, type Load, type LoadOptions, type Measured, measure, non2xx, percentile, summarize } from './load.js'
+import { freePort, startNode } from './process.js'
 
-export interface Target {
-  base: string
-  ceiling: string
+export interface BenchOptions extends LoadOptions {
+  sockets: number
 }
+
+/** One server run: the service at `base` with `workers` processes, measured by `generator`. */
+export interface Pass {
+  base: string
+  workers: number
+  generator: Generator
+  options: BenchOptions
+  /** Size of the cached list page 1, found by the ceiling scenario (the Redis limit GETs a value this size). */
+  shared: { pageBytes?: number }
+}
+
+/** What a row's throughput is compared with: its pass's ceiling (reads), or a pgbench limit (writes). */
+export type Comparison = 'ceiling' | 'order' | 'add-to-cart'
 
 export interface Result {
   name: string
   workers?: number
+  generator: string
   rps: number
   p50: number
   p99: number
   errors: number
   non2xx: number
   notes?: string
-}
-
-interface BenchOptions {
-  duration: number
-  connections: number
-  sockets: number
+  compare?: { with: Comparison; rate: number }
+  /** The comparison, worded (filled in by run.ts once the ceiling and the limits are known). */
+  vs?: string
 }
 
 interface Scenario {
   /** Cached scenarios run against a server with the cache on; the others with CACHE_TTL_SECONDS=0. */
   cached: boolean
-  run(target: Target, fixture: Fixture, options: BenchOptions): Promise<Result[]>
+  /** What its rows are compared with: run.ts measures those too whenever the scenario runs. */
+  against?: Comparison[]
+  run(pass: Pass, fixture: Fixture): Promise<Result[]>
 }
 
-async function cannon(name: string, options: BenchOptions, extra: Omit<Options, 'url'> & { url: string }, notes?: string): Promise<Result> {
-  const result = await autocannon({ connections: options.connections, duration: options.duration, timeout: 10, ...extra })
-  const fiveXX = Object.entries(result.statusCodeStats ?? {})
-    .filter(([code]) => code.startsWith('5'))
-    .reduce((sum, [, stat]) => sum + stat.count, 0)
+/** Every status other than 2xx, by code: "404 × 3, 503 × 1". */
+const failures = (m: Measured) =>
+  Object.entries(m.statuses)
+    .filter(([code]) => !code.startsWith('2'))
+    .map(([code, n]) => `${code} × ${n}`)
+    .join(', ')
+
+function row(name: string, m: Measured, notes?: string, compare?: Comparison): Result {
+  const failed = failures(m)
+  const noted = [notes, failed && `non-2xx: ${failed}`].filter(Boolean).join('; ')
   return {
     name,
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    errors: result.errors + result.timeouts,
-    non2xx: result.non2xx,
-    notes: [notes, fiveXX ? `${fiveXX} × 5xx` : ''].filter(Boolean).join('; ') || undefined,
+    generator: m.generator,
+    rps: m.rps,
+    p50: m.p50,
+    p99: m.p99,
+    errors: m.errors,
+    non2xx: non2xx(m),
+    ...(noted ? { notes: noted } : {}),
+    ...(compare ? { compare: { with: compare, rate: m.rps } } : {}),
   }
 }
 
-/** Cycles through `paths`, one per request, across every connection. */
-function rotating(paths: string[]): Request[] {
-  let i = 0
-  return [
-    {
-      setupRequest: (request) => {
-        request.path = paths[i++ % paths.length]!
-        return request
-      },
-    },
-  ]
+const load = (pass: Pass, l: Load, options: Partial<LoadOptions> = {}) => measure(pass.generator, pass.base, l, { ...pass.options, ...options })
+const paths = (list: string[]): Load => ({ kind: 'requests', requests: list.map((path) => ({ path })) })
+
+/** A short run first, so the first measured second is not the JIT's. */
+async function warmed(pass: Pass, l: Load, base = pass.base): Promise<Measured> {
+  await measure(pass.generator, base, l, { ...pass.options, duration: Math.min(2, pass.options.duration) })
+  return measure(pass.generator, base, l, pass.options)
 }
 
-async function warm(base: string, paths: string[]): Promise<void> {
-  for (let i = 0; i < paths.length; i += 20) {
-    await Promise.all(paths.slice(i, i + 20).map((p) => fetch(base + p).then((r) => r.arrayBuffer())))
+async function warm(base: string, list: string[]): Promise<void> {
+  for (let i = 0; i < list.length; i += 20) {
+    await Promise.all(list.slice(i, i + 20).map((p) => fetch(base + p).then((r) => r.arrayBuffer())))
   }
 }
-
-const warmup = (options: BenchOptions): BenchOptions => ({ ...options, duration: Math.min(2, options.duration) })
 
 async function argonRate(): Promise<number> {
   const params = { type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 } as const
@@ -81,237 +99,222 @@ async function argonRate(): Promise<number> {
   return count / 2
 }
 
-/**
- * Buyers adding one item and placing an order, over and over. Each add-to-cart + place cycle borrows a buyer no
- * other connection is using and gives it back after (autocannon shares request objects between connections, so
- * per-connection headers cannot carry the token).
- */
-function orderLoad(target: Target, fixture: Fixture, options: BenchOptions) {
-  let placed = 0
-  let refused = 0
-  const ids = fixture.orderProductIds
-  const idle = [...fixture.orderTokens]
-  const headers = (token: string) => ({ authorization: `Bearer ${token}`, 'content-type': 'application/json' })
-  const requests: Request[] = [
-    {
-      method: 'POST',
-      path: '/api/v1/cart/items',
-      setupRequest: (request, context) => {
-        context.token = idle.pop() ?? fixture.orderTokens[0]
-        const body = JSON.stringify({ product_id: ids[Math.floor(Math.random() * ids.length)], quantity: 1 })
-        return { ...request, headers: headers(context.token as string), body }
-      },
-    },
-    {
-      method: 'POST',
-      path: '/api/v1/orders',
-      setupRequest: (request, context) => ({ ...request, headers: headers(context.token as string), body: '{}' }),
-      onResponse: (status, _body, context) => {
-        if (status === 201) placed++
-        else refused++
-        idle.push(context.token as string)
-      },
-    },
-  ]
-  const connections = Math.min(options.connections, fixture.orderTokens.length)
-  return {
-    run: cannon('order', { ...options, connections }, { url: target.base, requests }),
-    summary: () => `${(placed / options.duration).toFixed(0)} orders/s placed (${placed} orders, ${refused} refused once sold out)`,
-  }
-}
+const ms = (n: number) => n.toFixed(1)
 
-function percentile(sorted: number[], p: number): number {
-  if (!sorted.length) return 0
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
-}
+const none: KindStats = { count: 0, ok: 0, p50: 0, p99: 0 }
 
-async function wsFanout(target: Target, fixture: Fixture, options: BenchOptions): Promise<Result> {
-  const wsBase = target.base.replace('http', 'ws')
-  const sockets: WebSocket[] = []
-  const sentAt = new Map<number, number>()
-  const latencies: number[] = []
-  let duplicates = 0
-  const seen = new Set<number>()
-  for (let i = 0; i < fixture.socketUsers.length; i += 250) {
-    await Promise.all(
-      fixture.socketUsers.slice(i, i + 250).map(
-        (user) =>
-          new Promise<void>((resolve, reject) => {
-            const socket = new WebSocket(`${wsBase}/ws/notifications?token=${user.token}`)
-            socket.on('open', () => resolve())
-            socket.on('error', reject)
-            socket.on('message', (data) => {
-              const message = JSON.parse(String(data)) as { type: string; notification?: { order_id: number } }
-              const orderId = message.notification?.order_id
-              if (message.type !== 'order.status_changed' || orderId === undefined) return
-              const start = sentAt.get(orderId)
-              if (start === undefined) return
-              if (seen.has(orderId)) duplicates++
-              else {
-                seen.add(orderId)
-                latencies.push(performance.now() - start)
-              }
-            })
-            sockets.push(socket)
-          }),
-      ),
-    )
-  }
-  // 200 status changes a second for the run, each on another user's order.
-  const seconds = Math.min(30, Math.max(1, options.duration * 3))
-  const total = Math.min(fixture.socketUsers.length, 200 * seconds)
-  let failed = 0
-  const pending: Promise<void>[] = []
-  const startedAt = performance.now()
-  for (let i = 0; i < total; i++) {
-    const due = startedAt + (i * 1000) / 200
-    const wait = due - performance.now()
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait))
-    const { orderId } = fixture.socketUsers[i]!
-    sentAt.set(orderId, performance.now())
-    pending.push(
-      fetch(`${target.base}/api/v1/orders/${orderId}/status`, {
-        method: 'PATCH',
-        headers: { authorization: `Bearer ${fixture.staffToken}`, 'content-type': 'application/json' },
-        body: '{"status":"shipped"}',
-      })
-        .then(async (res) => {
-          await res.arrayBuffer()
-          if (!res.ok) failed++
-        })
-        .catch(() => {
-          failed++
-        }),
-    )
-  }
-  await Promise.all(pending)
-  const deadline = performance.now() + 5000
-  while (seen.size < total - failed && performance.now() < deadline) await new Promise((r) => setTimeout(r, 50))
-  for (const socket of sockets) socket.terminate()
-  latencies.sort((a, b) => a - b)
-  const lost = total - failed - seen.size
-  return {
-    name: 'ws-fanout',
-    rps: total / seconds,
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-    errors: failed,
-    non2xx: failed,
-    notes: `${fixture.socketUsers.length} sockets; ${total} changes; delivered ${seen.size}; lost ${lost}; duplicates ${duplicates}; latency = status change sent → notification received`,
-  }
+/** Buyers adding one random product and placing the order, over and over: the cycle of the order limit (bench/limit.ts). */
+async function orders(pass: Pass, fixture: Fixture, name: string): Promise<Result> {
+  const m = await load(pass, { kind: 'buyers', cycle: 'order', tokens: fixture.buyers.tokens, products: fixture.orderProducts })
+  const place = m.kinds.place ?? none
+  const add = m.kinds.add ?? none
+  const placed = place.ok / m.seconds
+  const notes =
+    `${placed.toFixed(0)} orders/s placed (${place.ok} of ${place.count}); req/s and latency are the place request's, ` +
+    `each after an add-to-cart (p50 ${ms(add.p50)} / p99 ${ms(add.p99)} ms)`
+  return { ...row(name, m, notes), rps: place.count / m.seconds, p50: place.p50, p99: place.p99, compare: { with: 'order', rate: placed } }
 }
 
 export const scenarios: Record<string, Scenario> = {
   ceiling: {
     cached: true,
-    run: async (target, _fixture, options) => {
-      await cannon('warm-up', warmup(options), { url: target.ceiling })
-      return [await cannon('ceiling', options, { url: target.ceiling }, 'bare Fastify route, same bytes as list page 1')]
+    run: async (pass) => {
+      // The exact bytes of the cached list page 1, served by a bare node:http server with as many processes.
+      const url = `${pass.base}/api/v1/products`
+      await (await fetch(url)).arrayBuffer()
+      const body = Buffer.from(await (await fetch(url)).arrayBuffer())
+      pass.shared.pageBytes = body.length
+      const dir = mkdtempSync(join(tmpdir(), 'bench-ceiling-'))
+      const port = await freePort()
+      try {
+        writeFileSync(join(dir, 'page.json'), body)
+        const server = await startNode(
+          'bench/ceiling.ts',
+          { PORT: String(port), CEILING_WORKERS: String(pass.workers), CEILING_BODY: join(dir, 'page.json') },
+          `http://127.0.0.1:${port}/`,
+        )
+        try {
+          const m = await warmed(pass, paths(['/api/v1/products']), `http://127.0.0.1:${port}`)
+          return [row('ceiling', m, `bare node:http, ${pass.workers === 1 ? 'one process' : `${pass.workers} processes`}, the ${body.length} bytes of list page 1`)]
+        } finally {
+          await server.stop()
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
     },
   },
   'list-cached': {
     cached: true,
-    run: async (target, _fixture, options) => {
-      const url = `${target.base}/api/v1/products`
-      await cannon('warm-up', warmup(options), { url })
-      return [await cannon('list-cached', options, { url })]
-    },
+    against: ['ceiling'],
+    run: async (pass) => [row('list-cached', await warmed(pass, paths(['/api/v1/products'])), undefined, 'ceiling')],
   },
   'list-filtered-cached': {
     cached: true,
-    run: async (target, fixture, options) => {
-      await warm(target.base, fixture.filters)
-      return [await cannon('list-filtered-cached', options, { url: target.base, requests: rotating(fixture.filters) }, '200 filter combinations')]
+    against: ['ceiling'],
+    run: async (pass, fixture) => {
+      await warm(pass.base, fixture.filters)
+      return [row('list-filtered-cached', await load(pass, paths(fixture.filters)), '200 filter combinations', 'ceiling')]
     },
   },
   detail: {
     cached: true,
-    run: async (target, fixture, options) => {
-      const paths = fixture.sampleIds.map((id) => `/api/v1/products/${id}`)
-      await warm(target.base, paths)
-      return [await cannon('detail', options, { url: target.base, requests: rotating(paths) }, `${paths.length} random ids`)]
+    against: ['ceiling'],
+    run: async (pass, fixture) => {
+      const list = fixture.sampleIds.map((id) => `/api/v1/products/${id}`)
+      await warm(pass.base, list)
+      return [row('detail', await load(pass, paths(list)), `${list.length} random ids`, 'ceiling')]
     },
   },
   login: {
     cached: true,
-    run: async (target, fixture, options) => {
-      const bodies = fixture.loginEmails.map((email) => JSON.stringify({ email, password: BENCH_PASSWORD }))
-      let i = 0
-      const requests: Request[] = [
-        {
-          method: 'POST',
-          path: '/api/v1/auth/token',
-          headers: { 'content-type': 'application/json' },
-          setupRequest: (request) => ({ ...request, body: bodies[i++ % bodies.length]! }),
-        },
-      ]
+    run: async (pass, fixture) => {
+      const requests = fixture.loginEmails.map((email) => ({ method: 'POST', path: '/api/v1/auth/token', body: JSON.stringify({ email, password: BENCH_PASSWORD }) }))
       const rate = await argonRate()
-      return [await cannon('login', options, { url: target.base, requests }, `argon2id (19 MiB, t=2) ${rate.toFixed(0)} hashes/s on one core`)]
+      const m = await load(pass, { kind: 'requests', requests, headers: { 'content-type': 'application/json' } })
+      // The generator stops with a login in flight on every connection, and each worker keeps hashing them (seconds
+      // of CPU): logins sent now queue behind that backlog, so the next scenario starts once it is gone.
+      const drain = (i: number) =>
+        fetch(`${pass.base}/api/v1/auth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: requests[i % requests.length]!.body })
+      await Promise.all(Array.from({ length: 2 * pass.workers }, (_, i) => drain(i).then((r) => r.arrayBuffer())))
+      return [row('login', m, `argon2id (19 MiB, t=2) ${rate.toFixed(0)} hashes/s on one core`)]
     },
   },
   order: {
     cached: true,
-    run: async (target, fixture, options) => {
-      const buyers = orderLoad(target, fixture, options)
-      const result = await buyers.run
-      result.notes = `${buyers.summary()}; req/s counts add-to-cart + place${result.notes ? `; ${result.notes}` : ''}`
-      return [result]
+    against: ['order'],
+    run: async (pass, fixture) => [await orders(pass, fixture, 'order')],
+  },
+  'add-to-cart': {
+    cached: true,
+    against: ['add-to-cart'],
+    run: async (pass, fixture) => {
+      const buyers = fixture.buyers.tokens
+      const m = await load(pass, { kind: 'buyers', cycle: 'add', tokens: buyers, products: fixture.orderProducts })
+      const add = m.kinds.add ?? none
+      // Empty carts again for whatever runs next (each buyer's cart holds up to ten lines now).
+      await Promise.all(
+        buyers.map((token) => fetch(`${pass.base}/api/v1/cart`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } }).then((r) => r.arrayBuffer())),
+      )
+      return [
+        {
+          ...row('add-to-cart', m, `each buyer adds one of its own ten products (bounded carts), ${add.ok} added`),
+          p50: add.p50,
+          p99: add.p99,
+          compare: { with: 'add-to-cart', rate: add.ok / m.seconds },
+        },
+      ]
     },
   },
   mixed: {
     cached: true,
-    run: async (target, fixture, options) => {
+    against: ['ceiling', 'order'],
+    run: async (pass, fixture) => {
       // The catalogue cache under order traffic: orders at full speed alongside the 200 cached filter combinations.
-      // Enough stock that every order of the run changes stock (a sold-out shop would flatter the cache).
-      const topUp = 100_000
-      for (const id of fixture.orderProductIds) {
-        const res = await fetch(`${target.base}/api/v1/products/${id}/stock`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${fixture.staffToken}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ delta: topUp }),
-        })
-        if (!res.ok) throw new Error(`stock top-up failed: ${res.status} ${await res.text()}`)
-        fixture.initialUnits += topUp
-      }
-      await warm(target.base, fixture.filters)
-      let hits = 0
-      let misses = 0
-      const lists = rotating(fixture.filters)
-      lists[0]!.onResponse = (_status, _body, _context, headers) => {
-        if (headers['x-cache'] === 'HIT') hits++
-        else misses++
-      }
-      const buyers = orderLoad(target, fixture, options)
-      const [listed, ordered] = await Promise.all([cannon('mixed: lists', options, { url: target.base, requests: lists }), buyers.run])
-      listed.notes = `cache hit rate ${((100 * hits) / Math.max(1, hits + misses)).toFixed(1)}% while orders run`
-      ordered.name = 'mixed: orders'
-      ordered.notes = buyers.summary()
-      return [listed, ordered]
+      await warm(pass.base, fixture.filters)
+      const [lists, ordered] = await Promise.all([load(pass, paths(fixture.filters)), orders(pass, fixture, 'mixed: orders')])
+      const hits = lists.cache.HIT ?? 0
+      const all = Object.values(lists.cache).reduce((a, b) => a + b, 0)
+      return [row('mixed: lists', lists, `cache hit rate ${((100 * hits) / Math.max(1, all)).toFixed(1)}% while orders run`, 'ceiling'), ordered]
     },
   },
   'ws-fanout': {
     cached: true,
-    run: async (target, fixture, options) => [await wsFanout(target, fixture, options)],
+    run: async (pass, fixture) => [await wsFanout(pass, fixture)],
   },
   'list-uncached': {
     cached: false,
-    run: async (target, fixture, options) => {
+    against: ['ceiling'],
+    run: async (pass, fixture) => {
       const deepPage = Math.max(1, Math.floor(fixture.productCount / 10 / 2))
       // The same depth by keyset: a cursor positioned half-way through the catalogue by price.
       const deepCursor = encodeCursor('price', { value: fixture.medianPrice, id: 0, backward: false })
+      const search = `/api/v1/products?search=${encodeURIComponent(fixture.searchTerm)}`
       return [
-        await cannon('list-uncached', options, { url: target.base, requests: rotating(fixture.filters) }, '200 filter combinations, cache off'),
-        await cannon('list-uncached-deep-offset', options, { url: `${target.base}/api/v1/products?page=${deepPage}` }, `?page=${deepPage} (OFFSET)`),
-        await cannon(
+        row('list-uncached', await load(pass, paths(fixture.filters)), '200 filter combinations, cache off', 'ceiling'),
+        row('list-uncached-deep-offset', await load(pass, paths([`/api/v1/products?page=${deepPage}`])), `?page=${deepPage} (OFFSET)`, 'ceiling'),
+        row(
           'list-uncached-deep-cursor',
-          options,
-          { url: `${target.base}/api/v1/products?ordering=price&cursor=${deepCursor}` },
+          await load(pass, paths([`/api/v1/products?ordering=price&cursor=${deepCursor}`])),
           `?ordering=price&cursor=… at the median price (${fixture.medianPrice})`,
+          'ceiling',
         ),
-        await cannon('list-uncached-search', options, { url: `${target.base}/api/v1/products?search=${encodeURIComponent(fixture.searchTerm)}` }, `?search=${fixture.searchTerm}`),
+        row('list-uncached-search', await load(pass, paths([search])), `?search=${fixture.searchTerm}`, 'ceiling'),
       ]
     },
   },
 }
 
 export const scenarioNames = Object.keys(scenarios)
+
+const wallNow = () => performance.timeOrigin + performance.now()
+
+/**
+ * 200 status changes a second, each on another listener's order, while the listeners sit in their own process
+ * (bench/fanout-clients.ts): the latency is the service's, from the change sent to its notification received.
+ */
+async function wsFanout(pass: Pass, fixture: Fixture): Promise<Result> {
+  const clients = fork(fileURLToPath(new URL('./fanout-clients.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx'] })
+  const reply = <T>() =>
+    new Promise<T>((resolve, reject) => {
+      const exited = (code: number | null) => reject(new Error(`the ws-fanout clients exited with ${code}`))
+      clients.once('exit', exited)
+      clients.once('message', (message) => {
+        clients.off('exit', exited)
+        resolve(message as T)
+      })
+    })
+  try {
+    const opened = reply<{ ready: true }>()
+    clients.send({ wsBase: pass.base.replace('http', 'ws'), sockets: fixture.socketUsers })
+    await opened
+    const seconds = Math.min(30, Math.max(1, pass.options.duration * 3))
+    const total = Math.min(fixture.socketUsers.length, 200 * seconds)
+    const sentAt = new Map<number, number>()
+    const answered: number[] = []
+    let failed = 0
+    const pending: Promise<void>[] = []
+    const startedAt = performance.now()
+    for (let i = 0; i < total; i++) {
+      const wait = startedAt + (i * 1000) / 200 - performance.now()
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+      const { orderId } = fixture.socketUsers[i]!
+      sentAt.set(orderId, wallNow())
+      pending.push(
+        fetch(`${pass.base}/api/v1/orders/${orderId}/status`, {
+          method: 'PATCH',
+          headers: { authorization: `Bearer ${fixture.staffToken}`, 'content-type': 'application/json' },
+          body: '{"status":"shipped"}',
+        })
+          .then(async (res) => {
+            await res.arrayBuffer()
+            answered.push(wallNow() - sentAt.get(orderId)!)
+            if (!res.ok) failed++
+          })
+          .catch(() => {
+            failed++
+          }),
+      )
+    }
+    const sendSeconds = (performance.now() - startedAt) / 1000 + 1 / 200
+    await Promise.all(pending)
+    const collected = reply<{ received: [number, number][]; duplicates: number }>()
+    clients.send({ collect: total - failed })
+    const { received, duplicates } = await collected
+    const latencies = received.flatMap(([orderId, at]) => (sentAt.has(orderId) ? [at - sentAt.get(orderId)!] : [])).sort((a, b) => a - b)
+    const delivered = latencies.length
+    const patch = summarize(answered, answered.length)
+    return {
+      name: 'ws-fanout',
+      generator: 'ws clients in their own process',
+      rps: total / sendSeconds,
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      errors: failed,
+      non2xx: failed,
+      notes: `${fixture.socketUsers.length} sockets; ${total} changes; delivered ${delivered}; lost ${total - failed - delivered}; duplicates ${duplicates}; latency = status change sent → notification received (the PATCH itself answered in p50 ${ms(patch.p50)} / p99 ${ms(patch.p99)} ms)`,
+    }
+  } finally {
+    clients.kill()
+  }
+}

@@ -8,8 +8,11 @@ import { Ajv } from 'ajv'
 import addFormatsModule from 'ajv-formats'
 import FindMyWay, { type HTTPMethod } from 'find-my-way'
 import { Registry } from 'prom-client'
+import type { DestinationStream } from 'pino'
 import type { AppContext } from './context.js'
 import { installErrorHandling } from './http/errors.js'
+import { type InputError, closeObjects, installJsonParser, nonDigitParams, textErrors } from './http/input.js'
+import { logSerializers } from './http/logging.js'
 import { installRateLimits } from './http/ratelimit.js'
 import { installSecurity } from './http/security.js'
 import { createGuards } from './auth/guard.js'
@@ -18,45 +21,71 @@ import { catalogueRoutes } from './catalogue/routes.js'
 import { cartRoutes } from './cart/routes.js'
 import { ordersRoutes } from './orders/routes.js'
 import { notificationsRoutes } from './notifications/routes.js'
-import { opsRoutes } from './ops/routes.js'
+import { installRequestMetrics, opsRoutes } from './ops/routes.js'
 import { staffStreamRoutes } from './notifications/staff.js'
 import { statsRoutes } from './stats/routes.js'
 import { CONSOLE_PATH, consoleRoutes } from './admin/console.js'
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
 
+type Validate = ((data: unknown) => boolean) & { errors?: unknown[] | null }
+
 /**
  * Bodies are validated strictly (a string is not a number, null is not ""), while path, query and headers, which
- * are always text on the wire, are coerced to the schema's types.
+ * are always text on the wire, are coerced to the schema's types. On top of each schema, rules for every route:
+ * no string in a body or query string may hold a NUL or a lone surrogate (checked after unknown keys are dropped),
+ * and integer path parameters must be written as digits.
  */
 function validators() {
   const make = (coerce: boolean) =>
     addFormats(new Ajv({ allErrors: true, removeAdditional: true, useDefaults: true, coerceTypes: coerce ? 'array' : false, strict: false }))
   const body = make(false)
   const text = make(true)
-  return ({ schema, httpPart }: { schema: unknown; httpPart?: string }) =>
-    (httpPart === 'body' ? body : text).compile(schema as object)
+  return ({ schema, httpPart }: { schema: unknown; httpPart?: string }): Validate => {
+    const validate = (httpPart === 'body' ? body : text).compile(schema as object)
+    const extra: ((data: unknown) => InputError[]) | undefined =
+      httpPart === 'body'
+        ? textErrors
+        : httpPart === 'querystring'
+          ? // A query parameter's errors belong to the parameter, not to one of its repeated values.
+            (data) => textErrors(data).map((e) => ({ ...e, instancePath: e.instancePath.replace(/^(\/[^/]*).*$/, '$1') }))
+          : httpPart === 'params'
+            ? (data) => nonDigitParams(schema, data)
+            : undefined
+    if (!extra) return validate as Validate
+    const checked: Validate = (data) => {
+      // Digits are checked on the raw text, before ajv coerces " 1" to 1; text after ajv has dropped unknown keys.
+      const before = httpPart === 'params' ? extra(data) : []
+      const valid = validate(data)
+      const problems = httpPart === 'params' ? before : extra(data)
+      checked.errors = problems.length ? [...(validate.errors ?? []), ...problems] : validate.errors
+      return valid && problems.length === 0
+    }
+    return checked
+  }
 }
 
 /** A client's request id is echoed in logs and headers only when it looks like one. */
 const REQUEST_ID = /^[\w.:-]{1,128}$/
 
-export async function buildApp(ctx: AppContext, options: { logger?: FastifyServerOptions['logger'] } = {}): Promise<FastifyInstance> {
+/** `false` for no logging; a stream (and level) to send the service's log lines somewhere else than stdout. */
+export type LogOption = false | { stream: DestinationStream; level?: string }
+
+export async function buildApp(ctx: AppContext, options: { logger?: LogOption } = {}): Promise<FastifyInstance> {
+  const logger: FastifyServerOptions['logger'] =
+    options.logger === false
+      ? false
+      : {
+          level: options.logger?.level ?? ctx.config.logLevel,
+          serializers: logSerializers as never,
+          ...(options.logger ? { stream: options.logger.stream } : {}),
+        }
+  const { trustProxy } = ctx.config
   const app = Fastify({
-    logger: options.logger ?? {
-      level: ctx.config.logLevel,
-      // Browsers cannot set headers on a WebSocket, so tokens travel in `?token=`: never write them to the log.
-      serializers: {
-        req: (request: { method: string; url: string; host?: string; ip?: string }) => ({
-          method: request.method,
-          url: request.url.replace(/([?&]token=)[^&]*/g, '$1[redacted]'),
-          host: request.host,
-          remoteAddress: request.ip,
-        }),
-      },
-    },
+    logger,
     bodyLimit: ctx.config.bodyLimit,
-    trustProxy: ctx.config.trustProxy,
+    // A hop count as proxy-addr counts them: the nearest `n` addresses (the socket's peer first) are proxies.
+    trustProxy: typeof trustProxy === 'number' ? (_address: string, hop: number) => hop < trustProxy : trustProxy,
     requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id']
@@ -73,6 +102,19 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   installErrorHandling(app)
+  installJsonParser(app)
+  // Before any route and before swagger reads them: the OpenAPI document shows the closed objects that are enforced.
+  app.addHook('onRoute', (route) => {
+    const schema = route.schema as Record<string, unknown> | undefined
+    if (!schema) return
+    for (const part of ['body', 'querystring', 'params', 'response'] as const) {
+      if (schema[part] === undefined) continue
+      schema[part] =
+        part === 'response'
+          ? Object.fromEntries(Object.entries(schema[part] as object).map(([status, s]) => [status, closeObjects(s)]))
+          : closeObjects(schema[part])
+    }
+  })
   await installSecurity(app, ctx.config)
   await installRateLimits(app, ctx)
   // JSON only: a text/plain body is refused with 415 rather than handed to a handler as a string.
@@ -81,6 +123,7 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
   app.decorate('guards', createGuards(ctx))
   const registry = new Registry()
   app.decorate('metrics', registry)
+  installRequestMetrics(app, ctx, registry)
 
   // Once shutdown begins, answers to in-flight requests close their connection: a keep-alive client would otherwise
   // hold the server open until its idle timeout, past the grace period.
@@ -126,6 +169,17 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
   await app.register(swaggerUi, { routePrefix: '/docs' })
   await app.register(websocket, {
     options: { maxPayload: 64 * 1024 },
+    // A client that misbehaves on its socket (a frame over maxPayload, a bad frame, a dropped connection) is the
+    // client's problem: noted at info, without a stack, and the socket dropped. A failure of ours stays an error.
+    errorHandler: (err, socket, request) => {
+      const code = (err as { code?: string }).code
+      if (code?.startsWith('WS_ERR_') || code === 'ECONNRESET' || code === 'EPIPE') {
+        request.log.info({ code, reason: err.message }, 'notification socket: client error, connection dropped')
+      } else {
+        request.log.error({ err }, 'notification socket failed')
+      }
+      socket.terminate()
+    },
     // Open sockets hear that the server is going away (1001), so their clients reconnect, to another instance, at once.
     preClose: async () => {
       for (const client of app.websocketServer.clients) client.close(1001, 'Server shutting down')

@@ -1,7 +1,9 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from './config/index.js'
 import { type Database, type Db, createDatabase } from './db/index.js'
+import type { Redis } from 'ioredis'
 import { VersionedCache, createCacheBackend } from './cache/index.js'
+import { RedisCacheBackend } from './cache/redis.js'
 import { type PubSub, createPubSub } from './pubsub/index.js'
 import { TokenService } from './auth/tokens.js'
 import { type PasswordHasher, createHasher } from './auth/passwords.js'
@@ -37,6 +39,7 @@ export async function createContext(config: Config, log: FastifyBaseLogger, over
       url: config.databaseUrl,
       dataDir: config.databaseUrl ? undefined : config.dataDir,
       poolSize: config.dbPoolSize,
+      statementTimeoutMs: config.dbStatementTimeoutMs,
       onQuery: overrides.onQuery,
     }))
   if (!overrides.database) {
@@ -48,7 +51,9 @@ export async function createContext(config: Config, log: FastifyBaseLogger, over
     }
     if (!overrides.skipMigrations) await database.migrate()
   }
-  const cache = new VersionedCache(createCacheBackend(config.redisUrl, config.redisPrefix), config.cacheTtlSeconds, log)
+  const backend = createCacheBackend(config.redisUrl, config.redisPrefix, config.cacheTtlSeconds)
+  if (backend instanceof RedisCacheBackend) reportRedisReachability(backend.connection, log)
+  const cache = new VersionedCache(backend, config.cacheTtlSeconds, log)
   const pubsub = overrides.pubsub ?? createPubSub(config.redisUrl, config.redisPrefix, log)
   const tokens = new TokenService(config.jwtSecret, {
     access: config.accessTokenLifetime,
@@ -58,6 +63,35 @@ export async function createContext(config: Config, log: FastifyBaseLogger, over
   const sessions = new SessionDirectory(database.db, pubsub)
   await sessions.start()
   return { config, database, db: database.db, cache, pubsub, tokens, hasher, sessions, log }
+}
+
+/**
+ * One line when Redis cannot be reached (at start, or later), saying what runs degraded meanwhile, and one when it
+ * is back; the clients keep retrying on their own. The cache's connection stands for all of them (cache, pub/sub and
+ * rate-limit counters share the server).
+ */
+function reportRedisReachability(connection: Redis, log: FastifyBaseLogger): void {
+  const { host, port } = connection.options
+  let down = false
+  let lastError = ''
+  connection.on('error', (err: Error) => {
+    lastError = err.message
+  })
+  // 'reconnecting' follows a failed or lost connection that will be retried; a deliberate disconnect never emits it.
+  connection.on('reconnecting', () => {
+    if (down) return
+    down = true
+    log.warn(
+      `Redis at ${host}:${port} is unreachable${lastError ? ` (${lastError})` : ''}; retrying. Meanwhile: catalogue reads ` +
+        'bypass the shared cache (served from the database), notifications and session revocations reach only ' +
+        'sockets on this instance, and rate-limit counters are not shared (throttled requests are let through)',
+    )
+  })
+  connection.on('ready', () => {
+    if (!down) return
+    down = false
+    log.info(`Redis at ${host}:${port} is reachable again: shared cache, cross-instance pushes and revocations, rate-limit counters restored`)
+  })
 }
 
 export async function closeContext(ctx: AppContext): Promise<void> {

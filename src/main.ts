@@ -1,18 +1,27 @@
 import cluster from 'node:cluster'
+import { lookup } from 'node:dns/promises'
 import closeWithGrace from 'close-with-grace'
 import { pino } from 'pino'
 import { ConfigError, loadConfig, type Config } from './config/index.js'
 import { buildApp } from './app.js'
 import { closeContext, createContext } from './context.js'
 import { createDatabase } from './db/index.js'
+import { serializeError } from './http/logging.js'
 
 function fail(message: string): never {
   process.stderr.write(`storefront: ${message}\n`)
   process.exit(1)
 }
 
+/** A listen failure names HOST (or PORT) and the address; a name that does not resolve is found before any work. */
+function listenError(config: Config, err: unknown): Error {
+  const where = `${config.host}:${config.port}`
+  if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') return new Error(`PORT: ${where} is already in use`)
+  return new Error(`HOST: cannot listen on ${where} (${(err as Error).message})`)
+}
+
 async function serve(config: Config, migrated: boolean): Promise<void> {
-  const log = pino({ level: config.logLevel })
+  const log = pino({ level: config.logLevel, serializers: { err: serializeError } })
   const ctx = await createContext(config, log, { skipMigrations: migrated })
   const app = await buildApp(ctx)
   closeWithGrace({ delay: 10_000, logger: log }, async ({ signal, err }) => {
@@ -21,7 +30,9 @@ async function serve(config: Config, migrated: boolean): Promise<void> {
     await app.close()
     await closeContext(ctx)
   })
-  await app.listen({ host: config.host, port: config.port })
+  await app.listen({ host: config.host, port: config.port }).catch((err) => {
+    throw listenError(config, err)
+  })
 }
 
 async function main(): Promise<void> {
@@ -32,6 +43,7 @@ async function main(): Promise<void> {
     if (err instanceof ConfigError) fail(err.message)
     throw err
   }
+  await lookup(config.host).catch((err) => fail(listenError(config, err).message))
   if (config.webConcurrency > 1 && !config.databaseUrl) {
     fail('WEB_CONCURRENCY: more than one worker needs DATABASE_URL (the embedded database belongs to one process)')
   }

@@ -40,6 +40,13 @@ describe('loadConfig', () => {
     [{ QUERY_LIMIT: '12' }, 'QUERY_LIMIT: must be between 256 and 65536, got 12'],
     [{ BODY_LIMIT: '-1' }, 'BODY_LIMIT: must be a whole number, got "-1"'],
     [{ WS_MAX_SOCKETS_PER_USER: '0' }, 'WS_MAX_SOCKETS_PER_USER: must be between 1 and 10000, got 0'],
+    [{ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent, got "verbose"'],
+    [{ HOST: 'exa mple' }, 'HOST: must be an IP address or a host name, got "exa mple"'],
+    [{ HOST: 'http://example.com' }, 'HOST: must be an IP address or a host name, got "http://example.com"'],
+    [{ TRUST_PROXY: 'banana' }, 'TRUST_PROXY: must be false, a hop count or proxy addresses/CIDRs, got "banana"'],
+    [{ TRUST_PROXY: '10.0.0.0/33' }, 'TRUST_PROXY: must be false, a hop count or proxy addresses/CIDRs, got "10.0.0.0/33"'],
+    [{ DB_STATEMENT_TIMEOUT_MS: 'soon' }, 'DB_STATEMENT_TIMEOUT_MS: must be a whole number, got "soon"'],
+    [{ READ_RATE_LIMIT: '0' }, 'READ_RATE_LIMIT: must be between 1 and 9007199254740991, got 0'],
   ])('%j fails with one clear line', (env, message) => {
     const err = failure(env)
     expect(err.message).toBe(message)
@@ -49,6 +56,20 @@ describe('loadConfig', () => {
   it('has the documented defaults', () => {
     const config = loadConfig({ NODE_ENV: 'test' })
     expect(config).toMatchObject({ port: 8000, databaseUrl: undefined, redisUrl: undefined, bodyLimit: 1_048_576, queryLimit: 2048, rateLimit: false, corsOrigins: [], wsMaxSocketsPerUser: 20 })
+  })
+
+  it('reads TRUST_PROXY as false, a hop count (true: one hop, never every hop) or proxy addresses', () => {
+    const trust = (value: string) => loadConfig({ NODE_ENV: 'test', TRUST_PROXY: value }).trustProxy
+    expect(trust('false')).toBe(false)
+    expect(trust('')).toBe(false)
+    expect(trust('true')).toBe(1)
+    expect(trust('2')).toBe(2)
+    expect(trust('10.0.0.0/8, 127.0.0.1,::1')).toEqual(['10.0.0.0/8', '127.0.0.1', '::1'])
+  })
+
+  it('accepts host names and addresses as HOST, and checks the log level', () => {
+    for (const host of ['127.0.0.1', '::', 'localhost', 'api.example.com']) expect(loadConfig({ NODE_ENV: 'test', HOST: host }).host).toBe(host)
+    expect(loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'debug' }).logLevel).toBe('debug')
   })
 
   it('generates the development secret once into DATA_DIR and reuses it', () => {
@@ -75,6 +96,15 @@ describe('starting the server with a bad configuration', () => {
     const result = await runMain(childEnv({ NODE_ENV: 'development', DATA_DIR: tmp(), PORT: 'abc' }))
     expect(result.code).not.toBe(0)
     expectOneLine(result.stderr, /^storefront: PORT: must be a whole number, got "abc"$/)
+  })
+
+  it('exits non-zero with one line naming LOG_LEVEL, or HOST when it cannot listen there', async () => {
+    const level = await runMain(childEnv({ NODE_ENV: 'development', DATA_DIR: tmp(), LOG_LEVEL: 'verbose' }))
+    expect(level.code).not.toBe(0)
+    expectOneLine(level.stderr, /^storefront: LOG_LEVEL: must be one of .+, got "verbose"$/)
+    const host = await runMain(childEnv({ NODE_ENV: 'development', DATA_DIR: tmp(), HOST: 'nonsense.invalid', PORT: '8123' }))
+    expect(host.code).not.toBe(0)
+    expectOneLine(host.stderr, /^storefront: HOST: cannot listen on nonsense\.invalid:8123 \(.*ENOTFOUND.*\)$/)
   })
 
   it('exits non-zero with one line naming JWT_SECRET in production', async () => {

@@ -104,10 +104,20 @@ const operations = operationsOf(doc)
 // ---------------------------------------------------------------------------------------------------------------
 // Arbitraries
 
+/** NUL and the other C0 controls, DEL, and lone UTF-16 surrogates (which JSON.stringify writes as \udxxx escapes). */
+const hostileChar = fc.oneof(
+  fc.integer({ min: 0, max: 0x1f }).map((c) => String.fromCharCode(c)),
+  fc.constantFrom('\u0000', '\u007f', '\ud800', '\udbff', '\udc00', '\udfff'),
+)
+const hostileString = fc
+  .tuple(fc.string({ maxLength: 10 }), fc.array(hostileChar, { minLength: 1, maxLength: 3 }), fc.string({ maxLength: 10 }))
+  .map(([a, chars, b]) => a + chars.join('') + b)
+
 const junkString = fc.oneof(
   fc.string({ maxLength: 40 }),
   fc.string({ unit: 'grapheme', maxLength: 40 }),
   fc.string({ unit: 'binary', maxLength: 20 }),
+  hostileString,
   fc.constantFrom("' OR 1=1 --", '"; DROP TABLE users; --', '%00', '\u0000', '../../etc/passwd', '<script>alert(1)</script>', '${7*7}', '{{7*7}}', 'NaN', 'Infinity', '-0', '1e309', '   ', ''),
   fc.integer({ min: 1, max: 20_000 }).map((n) => 'x'.repeat(n)),
 )
@@ -115,7 +125,7 @@ const junkString = fc.oneof(
 const junkValue: fc.Arbitrary<unknown> = fc.oneof(
   junkString,
   fc.integer(),
-  fc.constantFrom(-1, 0, 2 ** 31, 2 ** 53, -(2 ** 63), 1e308, Number.MAX_SAFE_INTEGER + 2),
+  fc.constantFrom(-1, 0, 2 ** 31, 2 ** 53, -(2 ** 63), 2 ** 64, 1e308, -1e308, 5e-324, Number.MAX_SAFE_INTEGER + 2),
   fc.double(),
   fc.boolean(),
   fc.constant(null),
@@ -139,7 +149,12 @@ function valueFor(schema: Schema | undefined, depth = 0): fc.Arbitrary<unknown> 
   let valid: fc.Arbitrary<unknown>
   switch (type) {
     case 'integer':
-      valid = fc.oneof(fc.integer({ min: -3, max: 10 }), fc.integer({ min: schema.minimum ?? -1e6, max: schema.maximum ?? 1e6 }))
+      valid = fc.oneof(
+        fc.integer({ min: -3, max: 10 }),
+        fc.integer({ min: schema.minimum ?? -1e6, max: schema.maximum ?? 1e6 }),
+        // Past PostgreSQL's integer and bigint, and past what a double holds exactly.
+        fc.constantFrom(2 ** 31, -(2 ** 31) - 1, 2 ** 40, 2 ** 63, 2 ** 64),
+      )
       break
     case 'number':
       valid = fc.oneof(fc.integer({ min: -5, max: 1000 }), fc.double({ noNaN: true, noDefaultInfinity: true }))
@@ -151,7 +166,12 @@ function valueFor(schema: Schema | undefined, depth = 0): fc.Arbitrary<unknown> 
       valid =
         schema.format === 'email'
           ? fc.emailAddress()
-          : fc.oneof(fc.string({ maxLength: Math.min(schema.maxLength ?? 30, 30) }), decimalString, fc.constantFrom('pending', 'shipped', 'delivered', 'cancelled'))
+          : fc.oneof(
+            fc.string({ maxLength: Math.min(schema.maxLength ?? 30, 30) }),
+            decimalString,
+            fc.constantFrom('pending', 'shipped', 'delivered', 'cancelled'),
+            hostileString,
+          )
       break
     case 'array':
       valid = fc.array(valueFor(schema.items, depth + 1), { maxLength: 4 })
@@ -177,9 +197,23 @@ interface RawBody {
   contentType?: string
 }
 
+/** JSON text nested `depth` levels deep, wherever in a body it sits (arrays, objects, or both). */
+const deepJson = fc
+  .tuple(fc.integer({ min: 8, max: 6_000 }), fc.constantFrom('[', '{"a":', '{"address":'), fc.constantFrom('1', '"x"', 'null', '{}'))
+  .map(([depth, open, leaf]) => open.repeat(depth) + leaf + (open === '[' ? ']' : '}').repeat(depth))
+
+/** Numbers no JavaScript number holds exactly, written as JSON text. */
+const hugeNumberJson = (body: Schema | undefined) =>
+  fc
+    .tuple(fc.constantFrom(...Object.keys(body?.properties ?? { x: {} })), fc.constantFrom('123456789012345678901234567890', '-9223372036854775809', '1e400', '-1e400', '1e-400', '0.000000000000000000000000001'))
+    .map(([key, number]) => `{${JSON.stringify(key)}: ${number}}`)
+
 function bodyFor(op: Operation): fc.Arbitrary<RawBody> {
   const json = (value: fc.Arbitrary<unknown>) => value.map((v) => ({ payload: JSON.stringify(v), contentType: 'application/json' }))
+  const text = (value: fc.Arbitrary<string>) => value.map((payload) => ({ payload, contentType: 'application/json' }))
   return fc.oneof(
+    { arbitrary: text(deepJson), weight: 1 },
+    { arbitrary: text(hugeNumberJson(op.body)), weight: 1 },
     { arbitrary: fc.constant<RawBody>({}), weight: 1 },
     { arbitrary: json(op.body ? objectFor(op.body) : fc.object()), weight: 5 },
     { arbitrary: json(junkValue), weight: 2 },
@@ -202,22 +236,38 @@ function bodyFor(op: Operation): fc.Arbitrary<RawBody> {
   )
 }
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
+
+/** encodeURIComponent, except that a lone surrogate (which it refuses) is sent as its WTF-8 bytes, as some clients do. */
+function encodeQuery(text: string): string {
+  let out = ''
+  let last = 0
+  for (const match of text.matchAll(LONE_SURROGATE)) {
+    const unit = match[0].charCodeAt(0)
+    const bytes = [0xed, 0x80 | ((unit >> 6) & 0x3f), 0x80 | (unit & 0x3f)]
+    out += encodeURIComponent(text.slice(last, match.index)) + bytes.map((b) => `%${b.toString(16).toUpperCase()}`).join('')
+    last = match.index + 1
+  }
+  return out + encodeURIComponent(text.slice(last))
+}
+
 const idSegment = fc
   .oneof(
+    hostileString,
     fc.integer({ min: 1, max: 6 }).map(String),
     fc.integer({ min: -1_000_000, max: 0 }).map(String),
     fc.constantFrom('2147483648', '9223372036854775808', '99999999999999999999999', '1e3', '0x10', '1.5', '01', '+1', ' 1', 'null', 'undefined', 'NaN', '-0', '%', '..', "1'", '1;DROP'),
     fc.string({ unit: 'grapheme', minLength: 1, maxLength: 12 }),
     fc.string({ minLength: 1, maxLength: 250 }),
   )
-  .map(encodeURIComponent)
+  .map(encodeQuery)
 
 function queryFor(op: Operation): fc.Arbitrary<string> {
   const names = [...op.params.filter((p) => p.in === 'query').map((p) => p.name), 'page', 'page_size', 'ordering', 'search', 'cursor']
   const value = fc.oneof(junkString, fc.integer().map(String), decimalString, fc.constantFrom('true', 'false', '-1', '0', '1', '100000', 'last', '-price', 'name'))
   const pair = fc.tuple(fc.oneof({ arbitrary: fc.constantFrom(...names), weight: 4 }, { arbitrary: junkString, weight: 1 }), value)
   return fc.oneof(
-    fc.array(pair, { maxLength: 5 }).map((pairs) => pairs.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&')),
+    fc.array(pair, { maxLength: 5 }).map((pairs) => pairs.map(([k, v]) => `${encodeQuery(k)}=${encodeQuery(v)}`).join('&')),
     fc.constantFrom('a=%zz', '%%%', 'page[]=1&page[]=2', '&&&=', '=x', 'category=1,2,x&category=3', `q=${'a'.repeat(2100)}`),
   )
 }
@@ -260,6 +310,16 @@ const tables: string[] = (
     sql`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name`,
   )) as unknown as { rows: { table_name: string }[] }
 ).rows.map((r) => r.table_name)
+
+/** Rows whose stored address (a jsonb copied from request bodies) holds a key that is not an address field. */
+async function addressesWithUnknownKeys(): Promise<number> {
+  const fields = sql.raw(`('line1', 'line2', 'city', 'state', 'postal_code', 'country')`)
+  const result = (await t.ctx.db.execute(sql`
+    SELECT (SELECT count(*) FROM users WHERE EXISTS (SELECT 1 FROM jsonb_object_keys(address) k WHERE k NOT IN ${fields}))
+         + (SELECT count(*) FROM orders WHERE EXISTS (SELECT 1 FROM jsonb_object_keys(shipping_address) k WHERE k NOT IN ${fields})) AS n
+  `)) as unknown as { rows: { n: number | string }[] }
+  return Number(result.rows[0]!.n)
+}
 
 /** Row count and a checksum of every table's contents. */
 async function snapshot(): Promise<Record<string, string>> {
@@ -323,6 +383,7 @@ describe('fuzzing every route of the OpenAPI document', () => {
           expect(res.statusCode, where).toBeLessThan(500)
           expect(({} as Record<string, unknown>).polluted, `prototype polluted by ${where}`).toBeUndefined()
           const after = await snapshot()
+          expect(await addressesWithUnknownKeys(), `unknown keys stored by ${where}`).toBe(0)
           if (res.statusCode >= 400) {
             expect(String(res.headers['content-type']), where).toMatch(/^application\/json/)
             let body: unknown

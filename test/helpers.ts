@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { Writable } from 'node:stream'
 import type { AddressInfo } from 'node:net'
 import pg from 'pg'
 import { afterAll, beforeAll, inject } from 'vitest'
@@ -20,6 +21,8 @@ export interface TestApp {
   queries: string[]
   /** Base URL of a listening server (only with `listen: true`). */
   url: string
+  /** The app's log entries, parsed (only with `logs: true`; level info and up). */
+  logs: Record<string, unknown>[]
   request(method: string, url: string, options?: RequestOptions): Promise<LightMyRequestResponse>
   /** Registers a user (random email unless given) and logs in. */
   user(options?: { email?: string; password?: string; staff?: boolean }): Promise<TestUser>
@@ -48,7 +51,10 @@ export function uniqueEmail(prefix = 'user'): string {
 }
 
 /** A database of its own: an in-memory PGlite, or a clone of the run's migrated template on the real server. */
-export async function testDatabase(onQuery?: (q: string) => void): Promise<{ database: Database; url?: string; drop(): Promise<void> }> {
+export async function testDatabase(
+  onQuery?: (q: string) => void,
+  statementTimeoutMs?: number,
+): Promise<{ database: Database; url?: string; drop(): Promise<void> }> {
   if (!realBackend) {
     const database = await createDatabase({ onQuery })
     await database.migrate()
@@ -62,7 +68,7 @@ export async function testDatabase(onQuery?: (q: string) => void): Promise<{ dat
   await client.query(`CREATE DATABASE ${name} TEMPLATE ${template}`)
   await client.end()
   const url = withDatabase(admin, name)
-  const database = await createDatabase({ url, onQuery, poolSize: 20 })
+  const database = await createDatabase({ url, onQuery, poolSize: 20, statementTimeoutMs })
   return {
     database,
     url,
@@ -89,7 +95,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
  * namespace (two server instances behind a load balancer).
  */
 export async function createTestApp(
-  options: { config?: Partial<Config>; listen?: boolean; shared?: TestApp } = {},
+  options: { config?: Partial<Config>; listen?: boolean; shared?: TestApp; logs?: boolean } = {},
 ): Promise<TestApp> {
   const queries: string[] = []
   const onQuery = (q: string) => queries.push(q)
@@ -98,15 +104,25 @@ export async function createTestApp(
   let config: Config
   if (options.shared) {
     config = { ...options.shared.ctx.config, ...options.config }
-    database = options.shared.ctx.database.kind === 'pglite' ? options.shared.ctx.database : await createDatabase({ url: (options.shared as TestAppInternal).dbUrl, onQuery, poolSize: 20 })
+    database =
+      options.shared.ctx.database.kind === 'pglite'
+        ? options.shared.ctx.database
+        : await createDatabase({ url: (options.shared as TestAppInternal).dbUrl, onQuery, poolSize: 20, statementTimeoutMs: config.dbStatementTimeoutMs })
   } else {
-    owned = await testDatabase(onQuery)
-    database = owned.database
     config = testConfig(options.config)
+    owned = await testDatabase(onQuery, config.dbStatementTimeoutMs)
+    database = owned.database
   }
   const sharedPubsub = options.shared?.ctx.pubsub.kind === 'memory' ? options.shared.ctx.pubsub : undefined
   const ctx = await createContext(config, silentLogger(), { database, ...(sharedPubsub ? { pubsub: sharedPubsub } : {}) })
-  const app = await buildApp(ctx, { logger: false })
+  const logs: Record<string, unknown>[] = []
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split('\n').filter(Boolean)) logs.push(JSON.parse(line) as Record<string, unknown>)
+      done()
+    },
+  })
+  const app = await buildApp(ctx, { logger: options.logs ? { stream, level: 'info' } : false })
   let url = ''
   if (options.listen) {
     await app.listen({ host: '127.0.0.1', port: 0 })
@@ -132,6 +148,7 @@ export async function createTestApp(
     ctx,
     queries,
     url,
+    logs,
     dbUrl: owned?.url ?? (options.shared as TestAppInternal | undefined)?.dbUrl,
     request,
     user: async ({ email = uniqueEmail(), password = PASSWORD, staff = false } = {}) => {

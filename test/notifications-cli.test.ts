@@ -14,9 +14,12 @@ afterAll(async () => {
   await t?.close()
 })
 
-function watch(...args: string[]) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/watch-notifications.ts', ...args], {
+function watch(...args: (string | Record<string, string>)[]) {
+  const env = { ...process.env, ...(args.find((a) => typeof a === 'object') as Record<string, string> | undefined) }
+  const flags = args.filter((a): a is string => typeof a === 'string')
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/watch-notifications.ts', ...flags], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env,
   })
   children.push(child)
   const out = { stdout: '', stderr: '' }
@@ -62,6 +65,14 @@ describe('watch-notifications', () => {
 
     const lines = w.out.stdout.trim().split('\n')
     expect(lines.map((l) => /#(\d+) /.exec(l)?.[1])).toEqual([n1.id, n2.id, n3.id].map(String))
+    w.child.kill('SIGTERM')
+    expect(await w.exited).toBe(0)
+  })
+
+  it('takes the password from STOREFRONT_PASSWORD, out of sight of ps', async () => {
+    const user = await t.user()
+    const w = watch('--email', user.email, '--url', t.url, { STOREFRONT_PASSWORD: user.password })
+    await w.until(() => w.out.stderr.includes('connected to'), 'connection', 20_000)
     w.child.kill('SIGTERM')
     expect(await w.exited).toBe(0)
   })

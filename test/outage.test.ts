@@ -5,11 +5,13 @@
  * started here sits between the app and the server, to be cut and restored.
  */
 import net from 'node:net'
+import { pino } from 'pino'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../src/app.js'
 import { type AppContext, closeContext, createContext } from '../src/context.js'
 import { createDatabase } from '../src/db/index.js'
+import type { RedisCacheBackend } from '../src/cache/redis.js'
 import type { Config } from '../src/config/index.js'
 import { PASSWORD, createTestApp, realBackend, testConfig, testDatabase, uniqueEmail } from './helpers.js'
 
@@ -206,6 +208,30 @@ describe('Redis unreachable', () => {
       const res = await t.request('GET', path, { token: staff.access })
       expect({ path, status: res.statusCode }).toEqual({ path, status: 200 })
     }
+  })
+
+  it('says so once at start, naming what runs degraded, keeps retrying, and says when it is back', async () => {
+    const lines: { level: number; msg: string }[] = []
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) })
+    // On the real backend a proxy that is down now and comes back later; embedded, a dead port.
+    const proxy = realBackend ? await new TcpProxy(targetOf(process.env.REDIS_URL!, 6379)).start() : undefined
+    await proxy?.cut()
+    if (proxy) opened.push({ close: () => proxy.cut() })
+    const db = await testDatabase()
+    opened.push({ close: db.drop })
+    const ctx = await createContext(testConfig({ redisUrl: proxy ? proxy.url(process.env.REDIS_URL!) : DEAD_REDIS }), log as unknown as AppContext['log'], {
+      database: db.database,
+    })
+    opened.push({ close: () => closeContext(ctx) })
+    let retries = 0
+    ;(ctx.cache.backend as RedisCacheBackend).connection.on('reconnecting', () => retries++)
+    await eventually(async () => retries >= 3)
+    const warnings = lines.filter((l) => l.level === 40 && l.msg.includes('Redis'))
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]!.msg).toMatch(/^Redis at 127\.0\.0\.1:\d+ is unreachable .*retrying.*shared cache.*notifications and session revocations.*rate-limit counters/)
+    if (!proxy) return
+    await proxy.restore()
+    await eventually(async () => lines.some((l) => l.level === 30 && /^Redis at .* is reachable again/.test(l.msg)))
   })
 
   it.runIf(realBackend)('resumes caching when Redis comes back, without serving anything stale', async () => {

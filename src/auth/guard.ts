@@ -27,11 +27,16 @@ export interface Guards {
   fromToken(token: string): Promise<AuthUser | null>
 }
 
+/**
+ * The token of an `Authorization: Bearer <token>` header: undefined when there are no bearer credentials (no header,
+ * or another scheme such as Basic, which SimpleJWT also treats as none), '' when the bearer header is malformed.
+ */
 export function bearerToken(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization
   if (!header) return undefined
   const [scheme, token] = header.split(' ')
-  return scheme?.toLowerCase() === 'bearer' && token ? token : ''
+  if (scheme?.toLowerCase() !== 'bearer') return undefined
+  return token ?? ''
 }
 
 export function createGuards(ctx: AppContext): Guards {

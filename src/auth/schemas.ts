@@ -33,7 +33,7 @@ export const AccountPatch = Type.Object({
 })
 
 export const RevokeBody = Type.Object({
-  user_id: Type.Optional(Type.Integer({ minimum: 1, description: 'staff only: whose sessions to end (default: your own)' })),
+  user_id: Type.Optional(Type.Integer({ minimum: 1, maximum: 2147483647, description: 'staff only: whose sessions to end (default: your own)' })),
 })
 
 export const UserIdParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: 2147483647 }) })

@@ -42,7 +42,11 @@ export interface CacheBackend {
    */
   lookupList(key: string, scopes: readonly string[], family: ItemFamily): Promise<ListLookup>
   lookupItems(ids: readonly string[], family: ItemFamily): Promise<Lookup[]>
-  fill(key: string, stamp: string, value: string, ttlSeconds: number): Promise<void>
+  /**
+   * Stores an entry read under `stamp` (the generations of `scopes`, epoch included), and keeps those generations
+   * alive at least as long as the entry.
+   */
+  fill(key: string, scopes: readonly string[], stamp: string, value: string, ttlSeconds: number): Promise<void>
   /** Marks writes in flight on the scopes: until endWrite, readers bypass the cache for them. */
   beginWrite(scopes: readonly string[]): Promise<void>
   /** Gives the scopes new generations, then clears the in-flight mark: entries filled before are never read again. */
@@ -53,6 +57,17 @@ export interface CacheBackend {
 
 /** A write in flight that never ends (a crashed process) stops bypassing the cache after this long. */
 export const WRITE_MARK_TTL_SECONDS = 60
+
+/**
+ * How long a generation token lives past the entries filled under it. Generations expire like everything else
+ * the cache stores (a catalogue read once must not leave a key for ever): losing a token is always safe, because a
+ * fresh token is random and never revives an entry stored under the old one; it only costs misses. So each fill
+ * renews the generations it depends on to outlive the entry, and a generation lapses only once no live entry
+ * needs it.
+ */
+export function generationTtlSeconds(entryTtlSeconds: number): number {
+  return entryTtlSeconds + 60
+}
 
 /** Every lookup also depends on this scope, so one bump invalidates everything (after a missed invalidation). */
 export const EPOCH = 'epoch'

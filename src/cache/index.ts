@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
-import { type CacheBackend, EPOCH, type ItemFamily, type Lookup, listEntry } from './backend.js'
+import { type CacheBackend, EPOCH, type ItemFamily, type Lookup, generationTtlSeconds, itemScopes, listEntry } from './backend.js'
 import { MemoryCacheBackend } from './memory.js'
 import { RedisCacheBackend } from './redis.js'
 
@@ -88,7 +88,7 @@ export class VersionedCache {
       const fillStamp = stamp
       flight = load()
         .then(async (body) => {
-          await this.backend.fill(key, fillStamp, body, this.ttlSeconds).catch((err) => this.failed('fill', err))
+          await this.backend.fill(key, allScopes, fillStamp, body, this.ttlSeconds).catch((err) => this.failed('fill', err))
           return body
         })
         .finally(() => this.inflight.delete(flightKey))
@@ -107,9 +107,10 @@ export class VersionedCache {
    */
   async readList(key: string, scopes: readonly string[], family: ItemFamily, source: ListSource): Promise<CachedRead> {
     if (!this.enabled || this.repairing) return this.readListThrough(source)
+    const allScopes = [EPOCH, ...scopes]
     let found
     try {
-      found = await this.backend.lookupList(key, [EPOCH, ...scopes], family)
+      found = await this.backend.lookupList(key, allScopes, family)
     } catch (err) {
       this.failed('lookup', err)
       return this.readListThrough(source)
@@ -126,7 +127,7 @@ export class VersionedCache {
       lookups = found.list.items
     } else {
       if (found.stamp === null) return this.readListThrough(source)
-      list = await this.loadList(key, found.stamp, source)
+      list = await this.loadList(key, allScopes, found.stamp, source)
       lookups = await this.backend.lookupItems(list.ids, family).catch((err) => {
         this.failed('lookup', err)
         return list.ids.map(() => ({ value: null, stamp: null }))
@@ -167,7 +168,7 @@ export class VersionedCache {
     }
   }
 
-  private loadList(key: string, stamp: string, source: ListSource): Promise<ListAnswer> {
+  private loadList(key: string, scopes: readonly string[], stamp: string, source: ListSource): Promise<ListAnswer> {
     const flightKey = `${key}@${stamp}`
     let flight = this.inflightLists.get(flightKey)
     if (!flight) {
@@ -175,7 +176,7 @@ export class VersionedCache {
         .list()
         .then(async (list) => {
           await this.backend
-            .fill(key, stamp, listEntry(list.ids, list.head, list.tail), this.ttlSeconds)
+            .fill(key, scopes, stamp, listEntry(list.ids, list.head, list.tail), this.ttlSeconds)
             .catch((err) => this.failed('fill', err))
           return list
         })
@@ -212,7 +213,7 @@ export class VersionedCache {
         const one = loaded.then(async (found) => {
           const value = found.get(id) ?? null
           if (value !== null && stamp !== null) {
-            await this.backend.fill(key, stamp, value, this.ttlSeconds).catch((err) => this.failed('fill', err))
+            await this.backend.fill(key, itemScopes(family, id), stamp, value, this.ttlSeconds).catch((err) => this.failed('fill', err))
           }
           return value
         })
@@ -284,6 +285,7 @@ export class VersionedCache {
   }
 }
 
-export function createCacheBackend(redisUrl: string | undefined, prefix: string): CacheBackend {
-  return redisUrl ? new RedisCacheBackend(redisUrl, prefix) : new MemoryCacheBackend()
+/** `ttlSeconds`: the entries' lifetime, which the generations they depend on outlive. */
+export function createCacheBackend(redisUrl: string | undefined, prefix: string, ttlSeconds: number): CacheBackend {
+  return redisUrl ? new RedisCacheBackend(redisUrl, prefix, generationTtlSeconds(ttlSeconds)) : new MemoryCacheBackend()
 }

@@ -13,22 +13,44 @@ interface Entry {
   expiresAt: number
 }
 
-/** In-process cache for a single instance without Redis; bounded, least recently used entries go first. */
+/**
+ * In-process cache for a single instance without Redis; bounded, least recently used entries go first. Generations
+ * are bounded too (one per product ever read would grow without end): each fill moves the generations it depends on
+ * to the young end, and past the bound the oldest go. Dropping one is always safe (see generationTtlSeconds): its
+ * scope gets a fresh random token, and the entries of the old one are simply never read again.
+ */
 export class MemoryCacheBackend implements CacheBackend {
   readonly kind = 'memory' as const
   private readonly entries = new Map<string, Entry>()
   private readonly generations = new Map<string, string>()
   private readonly writes = new Map<string, { count: number; expiresAt: number }>()
 
-  constructor(private readonly maxEntries = 50_000) {}
+  constructor(
+    private readonly maxEntries = 50_000,
+    // Several scopes per entry, most of them shared (epoch, lists, category names).
+    private readonly maxGenerations = 2 * maxEntries,
+  ) {}
+
+  get generationCount(): number {
+    return this.generations.size
+  }
 
   private generation(scope: string): string {
     let token = this.generations.get(scope)
     if (token === undefined) {
       token = newToken()
       this.generations.set(scope, token)
+      this.trimGenerations()
     }
     return token
+  }
+
+  private trimGenerations(): void {
+    while (this.generations.size > this.maxGenerations) {
+      const oldest = this.generations.keys().next().value
+      if (oldest === undefined) break
+      this.generations.delete(oldest)
+    }
   }
 
   private writing(scope: string, now: number): boolean {
@@ -91,7 +113,13 @@ export class MemoryCacheBackend implements CacheBackend {
     return this.findItems(ids, family, Date.now())
   }
 
-  async fill(key: string, stamp: string, value: string, ttlSeconds: number): Promise<void> {
+  async fill(key: string, scopes: readonly string[], stamp: string, value: string, ttlSeconds: number): Promise<void> {
+    for (const scope of scopes) {
+      const token = this.generations.get(scope)
+      if (token === undefined) continue
+      this.generations.delete(scope)
+      this.generations.set(scope, token)
+    }
     const full = `${key}@${stamp}`
     this.entries.delete(full)
     this.entries.set(full, { value, expiresAt: Date.now() + ttlSeconds * 1000 })
@@ -112,11 +140,13 @@ export class MemoryCacheBackend implements CacheBackend {
 
   async endWrite(scopes: readonly string[]): Promise<void> {
     for (const scope of scopes) {
+      this.generations.delete(scope)
       this.generations.set(scope, newToken())
       const mark = this.writes.get(scope)
       if (!mark || mark.count <= 1) this.writes.delete(scope)
       else mark.count -= 1
     }
+    this.trimGenerations()
   }
 
   async ping(): Promise<void> {}

@@ -17,7 +17,7 @@ for i = 2, #KEYS do
   local token = redis.call('GET', KEYS[i])
   if not token then
     token = ARGV[1] .. i
-    redis.call('SET', KEYS[i], token)
+    redis.call('SET', KEYS[i], token, 'EX', ARGV[2])
   end
   tokens[#tokens + 1] = token
 end
@@ -27,11 +27,12 @@ return {redis.call('GET', KEYS[1] .. '@' .. stamp), stamp}
 
 /**
  * Shared by the list and items scripts. ARGV: [1] token seed, [2] key prefix (ioredis prefixes KEYS only, and item
- * keys are derived from ids), [3] item key, [4] number of item scope templates, then the templates ('*' = the id).
- * Generations are memoized per call: the epoch and category-names scopes are read once for a whole page.
+ * keys are derived from ids), [3] item key, [4] generation lifetime, [5] number of item scope templates, then the
+ * templates ('*' = the id). Generations are memoized per call: the epoch and category-names scopes are read once for
+ * a whole page.
  */
 const ITEM_HELPERS = `
-local seed, prefix, itemKey, ntemplates = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local seed, prefix, itemKey, generationTtl, ntemplates = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local memo, fresh = {}, 0
 local function token(k)
   local t = memo[k]
@@ -43,7 +44,7 @@ local function token(k)
     if not t then
       fresh = fresh + 1
       t = seed .. fresh
-      redis.call('SET', k, t)
+      redis.call('SET', k, t, 'EX', generationTtl)
     end
   end
   memo[k] = t
@@ -60,7 +61,7 @@ local function stampOf(keys)
 end
 local function item(id)
   local keys = {prefix .. 'epoch'}
-  for i = 1, ntemplates do keys[i + 1] = prefix .. string.gsub(ARGV[4 + i], '%*', id) end
+  for i = 1, ntemplates do keys[i + 1] = prefix .. string.gsub(ARGV[5 + i], '%*', id) end
   local s = stampOf(keys)
   if not s then return false, false end
   local v = redis.call('GET', prefix .. itemKey .. id .. '@' .. s)
@@ -95,7 +96,7 @@ return out
 // ARGV after the templates: the ids. Replies {value1, stamp1, ...}.
 const LOOKUP_ITEMS = `${ITEM_HELPERS}
 local out = {}
-for i = 5 + ntemplates, #ARGV do
+for i = 6 + ntemplates, #ARGV do
   local v, s = item(ARGV[i])
   out[#out + 1] = v
   out[#out + 1] = s
@@ -113,13 +114,21 @@ return 1
 
 const END_WRITE = `
 for i = 1, #KEYS do
-  redis.call('SET', KEYS[i], ARGV[1] .. i)
+  redis.call('SET', KEYS[i], ARGV[1] .. i, 'EX', ARGV[2])
   if redis.call('DECR', KEYS[i] .. ':w') <= 0 then redis.call('DEL', KEYS[i] .. ':w') end
 end
 return 1
 `
 
+// KEYS: the entry, then the scopes it was read under. ARGV: value, entry lifetime, generation lifetime.
+const FILL = `
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+for i = 2, #KEYS do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
+return 1
+`
+
 type Scripted = Redis & {
+  cacheFill(...args: (string | number)[]): Promise<number>
   cacheLookup(...args: (string | number)[]): Promise<[string | null, string | null]>
   cacheLookupList(...args: (string | number)[]): Promise<(string | null)[]>
   cacheLookupItems(...args: (string | number)[]): Promise<(string | null)[]>
@@ -133,7 +142,11 @@ export class RedisCacheBackend implements CacheBackend {
 
   private readonly keyPrefix: string
 
-  constructor(url: string, prefix: string) {
+  constructor(
+    url: string,
+    prefix: string,
+    private readonly generationTtl: number,
+  ) {
     this.keyPrefix = `${prefix}c:`
     const redis = new Redis(url, {
       keyPrefix: this.keyPrefix,
@@ -150,6 +163,7 @@ export class RedisCacheBackend implements CacheBackend {
     redis.defineCommand('cacheLookupItems', { lua: LOOKUP_ITEMS })
     redis.defineCommand('cacheBeginWrite', { lua: BEGIN_WRITE })
     redis.defineCommand('cacheEndWrite', { lua: END_WRITE })
+    redis.defineCommand('cacheFill', { lua: FILL })
     this.redis = redis as Scripted
   }
 
@@ -158,12 +172,12 @@ export class RedisCacheBackend implements CacheBackend {
   }
 
   async lookup(key: string, scopes: readonly string[]): Promise<Lookup> {
-    const [value, stamp] = await this.redis.cacheLookup(scopes.length + 1, key, ...scopes, newToken())
+    const [value, stamp] = await this.redis.cacheLookup(scopes.length + 1, key, ...scopes, newToken(), this.generationTtl)
     return { value: value ?? null, stamp: stamp ?? null }
   }
 
   private familyArgs(family: ItemFamily): (string | number)[] {
-    return [newToken(), this.keyPrefix, family.key, family.scopes.length, ...family.scopes]
+    return [newToken(), this.keyPrefix, family.key, this.generationTtl, family.scopes.length, ...family.scopes]
   }
 
   async lookupList(key: string, scopes: readonly string[], family: ItemFamily): Promise<ListLookup> {
@@ -179,8 +193,8 @@ export class RedisCacheBackend implements CacheBackend {
     return pairs(await this.redis.cacheLookupItems(0, ...this.familyArgs(family), ...ids), 0)
   }
 
-  async fill(key: string, stamp: string, value: string, ttlSeconds: number): Promise<void> {
-    await this.redis.set(`${key}@${stamp}`, value, 'EX', ttlSeconds)
+  async fill(key: string, scopes: readonly string[], stamp: string, value: string, ttlSeconds: number): Promise<void> {
+    await this.redis.cacheFill(scopes.length + 1, `${key}@${stamp}`, ...scopes, value, ttlSeconds, this.generationTtl)
   }
 
   async beginWrite(scopes: readonly string[]): Promise<void> {
@@ -188,7 +202,7 @@ export class RedisCacheBackend implements CacheBackend {
   }
 
   async endWrite(scopes: readonly string[]): Promise<void> {
-    if (scopes.length) await this.redis.cacheEndWrite(scopes.length, ...scopes, newToken())
+    if (scopes.length) await this.redis.cacheEndWrite(scopes.length, ...scopes, newToken(), this.generationTtl)
   }
 
   async ping(): Promise<void> {

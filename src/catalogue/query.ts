@@ -69,6 +69,14 @@ function priceBound(raw: string): string | null {
   return plainDecimal(d)
 }
 
+/**
+ * The trigram index finds a term only through a run of three letters or digits (pg_trgm splits words at anything
+ * else): a search made only of shorter terms would read every product. Shorter terms next to such a term are fine,
+ * they only filter what the index found.
+ */
+const indexable = (term: string) => /[\p{L}\p{N}]{3}/u.test(term)
+const SHORT_TERMS = 'Ensure at least one search term has 3 or more letters or digits in a row.'
+
 /** DRF's SearchFilter: terms separated by whitespace or commas, each must match; case does not matter. */
 export function searchTerms(raw: string): string[] {
   const terms = raw
@@ -129,6 +137,7 @@ export function parseProductQuery(raw: RawProductQuery): ProductListRequest {
   if (raw.search !== undefined) {
     if (raw.search.length > MAX_SEARCH_LENGTH) errors.search = [`Ensure this value has at most ${MAX_SEARCH_LENGTH} characters.`]
     else terms = searchTerms(raw.search)
+    if (terms.length && !terms.some(indexable)) errors.search = [SHORT_TERMS]
   }
 
   if (Object.keys(errors).length) throw validation(errors)

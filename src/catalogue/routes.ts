@@ -3,6 +3,7 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import type { AppContext } from '../context.js'
 import type { CachedRead } from '../cache/index.js'
 import { Detail, Paginated, type PageOrigin, pageRequest } from '../http/pagination.js'
+import { ReadLimits } from '../http/readlimits.js'
 import { categoryDetailScopes, productDetailScopes, productFamily, productListScopes, scopes } from './invalidation.js'
 import { type ProductListRequest, type RawProductQuery, filterKey, parseProductQuery } from './query.js'
 import {
@@ -56,6 +57,8 @@ const MAX_PLANS = 2_000
 export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
   const staff = { onRequest: app.guards.staff }
   const json = (value: unknown) => JSON.stringify(value)
+  // Every loader below runs only on a cache miss: that is what is charged and, for lists, queued.
+  const limits = new ReadLimits(ctx.config)
 
   // ------------------------------------------------------------------------------------------------- categories
   const categoryTags = ['catalogue: categories']
@@ -76,8 +79,10 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
       if (page.page !== 1) query.set('page', String(page.page))
       if (page.pageSize !== 10) query.set('page_size', String(page.pageSize))
       const { key, origin } = canonicalOrigin(request, query)
-      const read = await ctx.cache.read(`cl:${key}`, [scopes.categoryLists], async () =>
-        json(await catalogue.listCategories(ctx.db, origin, page)),
+      const read = await ctx.cache.read(
+        `cl:${key}`,
+        [scopes.categoryLists],
+        limits.miss(request, async () => json(await catalogue.listCategories(ctx.db, origin, page))),
       )
       return sendCached(reply, read)
     },
@@ -88,7 +93,11 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
     { schema: { tags: categoryTags, summary: 'A category', params: IdParams, response: { 200: CategorySchema, 404: Detail } } },
     async (request, reply) => {
       const { id } = request.params
-      const read = await ctx.cache.read(`c:${id}`, categoryDetailScopes(id), async () => json(await catalogue.getCategory(ctx.db, id)))
+      const read = await ctx.cache.read(
+        `c:${id}`,
+        categoryDetailScopes(id),
+        limits.miss(request, async () => json(await catalogue.getCategory(ctx.db, id))),
+      )
       return sendCached(reply, read)
     },
   )
@@ -189,9 +198,9 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
         return Number(read.body)
       }
       const read = await ctx.cache.readList(plan.key, plan.scopes, productFamily, {
-        list: () => catalogue.listProductIds(ctx.db, plan.origin, plan.list, counted),
+        list: limits.miss(request, () => catalogue.listProductIds(ctx.db, plan.origin, plan.list, counted), true),
         items: (ids) => catalogue.productTexts(ctx.db, ids),
-        whole: () => catalogue.listProducts(ctx.db, plan.origin, plan.list),
+        whole: limits.miss(request, () => catalogue.listProducts(ctx.db, plan.origin, plan.list), true),
       })
       return sendCached(reply, read)
     },
@@ -202,7 +211,11 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
     { schema: { tags: productTags, summary: 'A product', params: IdParams, response: { 200: ProductSchema, 404: Detail } } },
     async (request, reply) => {
       const { id } = request.params
-      const read = await ctx.cache.read(`p:${id}`, productDetailScopes(id), async () => json(await catalogue.getProduct(ctx.db, id)))
+      const read = await ctx.cache.read(
+        `p:${id}`,
+        productDetailScopes(id),
+        limits.miss(request, async () => json(await catalogue.getProduct(ctx.db, id))),
+      )
       return sendCached(reply, read)
     },
   )

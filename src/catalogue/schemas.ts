@@ -50,6 +50,8 @@ export type CategoryInput = Static<typeof CategoryPatch>
 const price = Type.Unsafe<string | number>({
   description: 'decimal ≥ 0 with at most 2 places and 10 integer digits, as a string ("19.99") or a number',
   examples: ['19.99'],
+  // Applies to a string only; DRF's DecimalField messages for anything shorter come from the service.
+  maxLength: 64,
 })
 const productFields = {
   name: Type.String({ maxLength: 200 }),

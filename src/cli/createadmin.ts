@@ -6,6 +6,7 @@ import { createDatabase } from '../db/index.js'
 import { users } from '../db/schema.js'
 import { createHasher, passwordProblems } from '../auth/passwords.js'
 import { findUserByEmail, normalizeEmail } from '../auth/service.js'
+import { PASSWORD_ENV, readPassword } from './password.js'
 
 /** Creates a staff account, or promotes an existing one (and sets its password), like Django's createsuperuser. */
 const { values } = parseArgs({ options: { email: { type: 'string' }, password: { type: 'string' } } })
@@ -19,13 +20,11 @@ async function ask(question: string): Promise<string> {
   }
 }
 
-let { email, password } = values
-if ((!email || !password) && process.stdin.isTTY) {
-  email ??= await ask('Email: ')
-  password ??= await ask('Password: ')
-}
+let { email } = values
+if (!email && process.stdin.isTTY) email = await ask('Email: ')
+const password = await readPassword(values.password)
 if (!email || !password) {
-  process.stderr.write('usage: npm run createadmin -- --email E --password P\n')
+  process.stderr.write(`usage: npm run createadmin -- --email E, the password from ${PASSWORD_ENV} or a prompt (--password P shows in ps)\n`)
   process.exit(2)
 }
 const problems = passwordProblems(password, { email })

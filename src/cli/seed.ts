@@ -173,7 +173,7 @@ try {
   out('vacuumed and analyzed')
   if (config.redisUrl) {
     // Cached catalogue answers of running servers are now stale: move every catalogue scope to a new generation.
-    const backend = createCacheBackend(config.redisUrl, config.redisPrefix)
+    const backend = createCacheBackend(config.redisUrl, config.redisPrefix, config.cacheTtlSeconds)
     // The client does not queue commands while it connects: wait until Redis answers.
     const deadline = Date.now() + 5_000
     let reachable = false

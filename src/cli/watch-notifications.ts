@@ -2,13 +2,16 @@ import { parseArgs } from 'node:util'
 import { WebSocket } from 'ws'
 import { CloseCode, NOTIFICATIONS_PATH, type ServerMessage } from '../notifications/protocol.js'
 import type { NotificationOut } from '../notifications/service.js'
+import { PASSWORD_ENV, readPassword } from './password.js'
 
 /**
  * Prints your order notifications as they arrive. Notifications go to stdout, one line each; connection news goes to
  * stderr, so the output can be piped. A dropped connection is resumed with `since=<last id>` (nothing missed, nothing
  * repeated); an expired access token (close code 4401) is refreshed, or the account logged in again.
  */
-const USAGE = 'usage: npm run watch-notifications -- --email E --password P [--url http://localhost:8000] [--since ID]'
+const USAGE =
+  `usage: npm run watch-notifications -- --email E [--url http://localhost:8000] [--since ID]\n` +
+  `the password comes from ${PASSWORD_ENV}, or a prompt in a terminal (--password P also works, but shows in ps)`
 
 const MIN_BACKOFF_MS = 500
 const MAX_BACKOFF_MS = 30_000
@@ -25,7 +28,8 @@ try {
 } catch (err) {
   fail(`${(err as Error).message}\n${USAGE}`, 2)
 }
-const { email, password } = options
+const { email } = options
+const password = await readPassword(options.password)
 if (!email || !password) fail(USAGE, 2)
 if (options.since !== undefined && !/^\d+$/.test(options.since)) fail('--since must be a notification id', 2)
 

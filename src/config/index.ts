@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { join, resolve } from 'node:path'
+import ipaddr from 'ipaddr.js'
 
 export interface Config {
   env: 'development' | 'production' | 'test'
@@ -20,7 +22,11 @@ export interface Config {
   webConcurrency: number
   dbPoolSize: number
   corsOrigins: string[]
-  trustProxy: boolean
+  /**
+   * Which `X-Forwarded-For` hops to believe, as Fastify's `trustProxy` takes it: none, the nearest N proxies, or the
+   * proxies at these addresses or networks. Never "every hop": the leftmost entries are whatever the client sent.
+   */
+  trustProxy: false | number | string[]
   /** argon2id memory cost in KiB; tests lower it, production keeps OWASP's 19 MiB minimum or more. */
   argon2MemoryCost: number
   /** Throttling of the credential routes; off in tests unless a test turns it on. */
@@ -33,6 +39,12 @@ export interface Config {
   rateLimits: Record<RateLimitScope, RateLimitRule>
   /** Longest accepted query string, bytes (414 above). */
   queryLimit: number
+  /** Longest a service statement may run on a real PostgreSQL before it is cancelled (503); 0: no limit. */
+  dbStatementTimeoutMs: number
+  /** Catalogue reads that miss the cache and run at once; more wait, up to the statement timeout, then get 503. */
+  readConcurrency: number
+  /** Catalogue reads that miss the cache, per client address and minute (with `rateLimit` on). */
+  readRateLimit: number
 }
 
 export type RateLimitScope = 'register' | 'token' | 'refresh' | 'password'
@@ -93,6 +105,50 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
   throw new ConfigError(name, `must be true or false, got "${env[name]}"`)
 }
 
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+function logLevel(env: Env, fallback: string): string {
+  const raw = env.LOG_LEVEL?.trim()
+  if (!raw) return fallback
+  if (!LOG_LEVELS.includes(raw)) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${raw}"`)
+  return raw
+}
+
+/** An IP address or a DNS name (RFC 1123 labels); whether the name resolves is found out when listening. */
+function host(env: Env): string {
+  const raw = env.HOST?.trim()
+  if (!raw) return '0.0.0.0'
+  const label = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/i
+  if (isIP(raw) || (raw.length <= 253 && raw.split('.').every((part) => label.test(part)))) return raw
+  throw new ConfigError('HOST', `must be an IP address or a host name, got "${raw}"`)
+}
+
+/**
+ * `false`, a hop count, or comma-separated proxy addresses and CIDR networks. `true` means one hop, the usual
+ * single reverse proxy: trusting every hop would let a client choose its own address by sending the header itself.
+ */
+function trustProxy(env: Env): Config['trustProxy'] {
+  const raw = env.TRUST_PROXY?.trim()
+  if (!raw || ['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false
+  if (['true', 'yes', 'on'].includes(raw.toLowerCase())) return 1
+  if (/^\d+$/.test(raw)) return int(env, 'TRUST_PROXY', 0, 0, 64)
+  const proxies = raw.split(',').map((s) => s.trim()).filter(Boolean)
+  for (const proxy of proxies) {
+    const valid = proxy.includes('/') ? isCidr(proxy) : ipaddr.isValid(proxy)
+    if (!valid) throw new ConfigError('TRUST_PROXY', `must be false, a hop count or proxy addresses/CIDRs, got "${proxy}"`)
+  }
+  return proxies
+}
+
+function isCidr(text: string): boolean {
+  try {
+    ipaddr.parseCIDR(text)
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** In development the secret is generated once and kept beside the embedded data, so tokens survive restarts. */
 function developmentSecret(dataDir: string): string {
   const file = join(dataDir, 'jwt-secret')
@@ -133,9 +189,10 @@ export function loadConfig(env: Env = process.env): Config {
     if (nodeEnv === 'production') throw new ConfigError('JWT_SECRET', 'is required when NODE_ENV=production')
     jwtSecret = nodeEnv === 'test' ? randomBytes(48).toString('base64url') : developmentSecret(dataDir)
   }
+  const dbPoolSize = int(env, 'DB_POOL_SIZE', 10, 1, 1000)
   return {
     env: nodeEnv as Config['env'],
-    host: env.HOST || '0.0.0.0',
+    host: host(env),
     port: int(env, 'PORT', 8000, 0, 65535),
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     dataDir,
@@ -146,11 +203,11 @@ export function loadConfig(env: Env = process.env): Config {
     refreshTokenLifetime: int(env, 'REFRESH_TOKEN_LIFETIME', 86400, 1),
     cacheTtlSeconds: int(env, 'CACHE_TTL_SECONDS', 3600, 0),
     bodyLimit: int(env, 'BODY_LIMIT', 1024 * 1024, 1024),
-    logLevel: env.LOG_LEVEL || (nodeEnv === 'test' ? 'silent' : 'info'),
+    logLevel: logLevel(env, nodeEnv === 'test' ? 'silent' : 'info'),
     webConcurrency: int(env, 'WEB_CONCURRENCY', 1, 1, 64),
-    dbPoolSize: int(env, 'DB_POOL_SIZE', 10, 1, 1000),
+    dbPoolSize,
     corsOrigins: (env.CORS_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
-    trustProxy: bool(env, 'TRUST_PROXY', false),
+    trustProxy: trustProxy(env),
     argon2MemoryCost: int(env, 'ARGON2_MEMORY_KIB', 19456, 1024),
     rateLimit: bool(env, 'RATE_LIMIT', nodeEnv !== 'test'),
     wsPingIntervalMs: int(env, 'WS_PING_INTERVAL_MS', 30_000, 10),
@@ -158,5 +215,11 @@ export function loadConfig(env: Env = process.env): Config {
     rateLimitWindowSeconds: int(env, 'RATE_LIMIT_WINDOW', 60, 1, 86_400),
     rateLimits: rateLimitRules(env),
     queryLimit: int(env, 'QUERY_LIMIT', 2048, 256, 65_536),
+    // Well under the pool's 5 s wait for a connection, so a slow statement frees its connection before a queued
+    // request gives up on getting one.
+    dbStatementTimeoutMs: int(env, 'DB_STATEMENT_TIMEOUT_MS', 2_000, 0, 3_600_000),
+    // Half the pool at most: the rest stays free for logins, carts, orders and cheap reads.
+    readConcurrency: int(env, 'READ_CONCURRENCY', Math.max(1, Math.floor(dbPoolSize / 2)), 1, 1000),
+    readRateLimit: int(env, 'READ_RATE_LIMIT', 600, 1),
   }
 }

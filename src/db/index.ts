@@ -25,6 +25,11 @@ export interface DatabaseOptions {
   /** PGlite data folder; undefined keeps the embedded database in memory (tests). */
   dataDir?: string | undefined
   poolSize?: number
+  /**
+   * Cancels a statement that runs longer (PostgreSQL's statement_timeout) on a real server; the service sets it, the
+   * command-line tools (migrate, seed) leave it unset and run unbounded.
+   */
+  statementTimeoutMs?: number | undefined
   /** Called with every statement drizzle sends; tests count queries with it. */
   onQuery?: (query: string) => void
 }
@@ -53,38 +58,51 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
     const { drizzle } = await import('drizzle-orm/node-postgres')
     const { migrate } = await import('drizzle-orm/node-postgres/migrator')
     // numeric and bigint stay exact: money is compared and summed as strings/SQL numeric, never as a float.
+    const timeout = options.statementTimeoutMs
     const pool = new pg.Pool({
       connectionString: options.url,
       max: options.poolSize ?? 10,
       connectionTimeoutMillis: 5_000,
       idleTimeoutMillis: 30_000,
-      // Bounds a stuck statement so a request (and the transaction it holds) cannot hang for ever.
-      statement_timeout: 30_000,
-      // A server whose packets are silently dropped (not refused) must not hang a request until TCP gives up.
-      query_timeout: 35_000,
+      // Bounds a slow or stuck statement so a request (and the connection and transaction it holds) cannot hang.
+      ...(timeout
+        ? {
+            statement_timeout: timeout,
+            // A server whose packets are silently dropped (not refused) must not hang a request until TCP gives up.
+            query_timeout: timeout + 5_000,
+          }
+        : {}),
       keepAlive: true,
     })
+    // Readiness asks over a connection of its own: a pool busy with requests is not a database that is down.
+    const probe = new pg.Pool({ connectionString: options.url, max: 1, connectionTimeoutMillis: 5_000, idleTimeoutMillis: 60_000, keepAlive: true })
     // An idle client losing its server must not crash the process; the next query reconnects.
     pool.on('error', () => {})
+    probe.on('error', () => {})
     const db = drizzle({ client: pool, schema, ...(logger ? { logger } : {}) }) as unknown as Db
     return {
       db,
       kind: 'postgres',
       ping: async (timeoutMs = 2_000) => {
-        await withTimeout(pool.query('SELECT 1'), timeoutMs)
+        await withTimeout(probe.query('SELECT 1'), timeoutMs)
       },
+      // A connection of its own, outside the pool's statement timeout: building an index on a big table takes long.
       migrate: async () => {
-        const client = await pool.connect()
+        const client = new pg.Client({ connectionString: options.url })
+        client.on('error', () => {})
+        await client.connect()
         try {
           await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK])
           const { drizzle: single } = await import('drizzle-orm/node-postgres')
           await migrate(single({ client }), { migrationsFolder })
         } finally {
           await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => {})
-          client.release()
+          await client.end().catch(() => {})
         }
       },
-      close: () => pool.end(),
+      close: async () => {
+        await Promise.all([pool.end(), probe.end()])
+      },
     }
   }
 

@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { pgErrorCode } from '../db/errors.js'
 
 export type FieldErrors = { [field: string]: string[] | FieldErrors }
 
@@ -73,6 +74,9 @@ function message(error: AjvError, context: string): string {
       return query ? 'Select a valid choice.' : 'Not a valid choice.'
     case 'pattern':
       return 'Enter a valid value.'
+    case 'nullCharacter':
+    case 'surrogateCharacter':
+      return error.message ?? 'Invalid value.'
     default:
       return 'Invalid value.'
   }
@@ -131,6 +135,9 @@ export function isDatabaseDown(err: unknown, depth = 0): boolean {
 export const serviceUnavailable = () =>
   new ApiError(503, { detail: 'Service temporarily unavailable, try again later.' }, { 'retry-after': '5' })
 
+/** query_canceled: the statement ran past DB_STATEMENT_TIMEOUT_MS (or was cancelled); the server itself is fine. */
+const isStatementCancelled = (err: unknown) => pgErrorCode(err) === '57014'
+
 function send(reply: FastifyReply, statusCode: number, body: unknown, headers: Record<string, string> = {}) {
   // Error bodies bypass the route's response schema: they are already in their final shape.
   reply.code(statusCode).headers(headers).type('application/json; charset=utf-8').serializer(JSON.stringify)
@@ -163,8 +170,9 @@ export function installErrorHandling(app: FastifyInstance): void {
     const status = fe.statusCode ?? 500
     if (status === 429) return send(reply, 429, { detail: fe.message }, {})
     if (status >= 400 && status < 500) return send(reply, status, { detail: fe.message })
-    if (isDatabaseDown(err)) {
-      request.log.error({ err }, 'database unavailable')
+    if (isDatabaseDown(err) || isStatementCancelled(err)) {
+      if (isStatementCancelled(err)) request.log.warn({ err }, 'statement cancelled: it ran past the statement timeout')
+      else request.log.error({ err }, 'database unavailable')
       const unavailable = serviceUnavailable()
       return send(reply, unavailable.statusCode, unavailable.body, unavailable.headers)
     }

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest, RouteOptions, onRequestHookHandler, preHandlerHookHandler } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
 import { Redis } from 'ioredis'
+import ipaddr from 'ipaddr.js'
+import { findUserByEmail } from '../auth/service.js'
 import type { AppContext } from '../context.js'
 import type { RateLimitScope } from '../config/index.js'
 import { ApiError } from './errors.js'
@@ -30,16 +32,35 @@ export function throttled(seconds: number): ApiError {
   )
 }
 
-/** The account a request acts on, hashed so no email address is ever stored as a Redis key. */
-function accountOf(ctx: AppContext, scope: RateLimitScope, request: FastifyRequest): string | undefined {
+/**
+ * The account a request acts on, hashed so no email address is ever stored as a Redis key. A login's email is
+ * resolved to its account the way login itself resolves it (PostgreSQL's lower(), which folds more than
+ * JavaScript's toLowerCase(): `İ` is `i` to it), so no spelling of an address gets a throttle of its own; only an
+ * address with no account is keyed by its text. A registration is keyed by the address it asks for, account or not.
+ */
+async function accountOf(ctx: AppContext, scope: RateLimitScope, request: FastifyRequest): Promise<string | undefined> {
   const body = request.body as Record<string, unknown> | null | undefined
   let account: string | undefined
   if (scope === 'password') account = request.user ? `user:${request.user.id}` : undefined
   else if (scope === 'refresh') {
     const claims = typeof body?.refresh === 'string' ? ctx.tokens.verify(body.refresh, 'refresh') : null
     account = claims ? `user:${claims.user_id}` : undefined
-  } else if (typeof body?.email === 'string') account = `email:${body.email.trim().toLowerCase()}`
+  } else if (typeof body?.email === 'string') {
+    const user = scope === 'token' ? await findUserByEmail(ctx.db, body.email) : undefined
+    account = user ? `user:${user.id}` : `email:${body.email.trim().toLowerCase()}`
+  }
   return account === undefined ? undefined : createHash('sha256').update(account).digest('base64url').slice(0, 22)
+}
+
+/**
+ * The client as a rate-limit key: its address, or for IPv6 its /64 network, which one subscriber usually holds
+ * whole (one key per address would give them 2^64 budgets).
+ */
+export function clientKey(ip: string): string {
+  if (!ip.includes(':') || !ipaddr.isValid(ip)) return ip
+  const address = ipaddr.parse(ip) as ipaddr.IPv6
+  if (address.isIPv4MappedAddress()) return address.toIPv4Address().toString()
+  return `${address.parts.slice(0, 4).map((part) => part.toString(16)).join(':')}::/64`
 }
 
 function scopeOf(route: RouteOptions): RateLimitScope | undefined {
@@ -89,10 +110,15 @@ export async function installRateLimits(app: FastifyInstance, ctx: AppContext): 
   })
 
   const window = config.rateLimitWindowSeconds * 1000
-  const limiter = (scope: RateLimitScope, kind: 'ip' | 'account', max: number, key: (request: FastifyRequest) => string | undefined) => {
+  const limiter = (
+    scope: RateLimitScope,
+    kind: 'ip' | 'account',
+    max: number,
+    key: (request: FastifyRequest) => string | undefined | Promise<string | undefined>,
+  ) => {
     const check = app.createRateLimit({ max, timeWindow: window, keyGenerator: (request) => (request as Keyed)[KEY] ?? '' })
     return async (request: FastifyRequest) => {
-      const value = key(request)
+      const value = await key(request)
       if (value === undefined) return
       ;(request as Keyed)[KEY] = `${scope}:${kind}:${value}`
       const result = await check(request)
@@ -104,7 +130,7 @@ export async function installRateLimits(app: FastifyInstance, ctx: AppContext): 
     const scope = scopeOf(route)
     if (!scope) return
     const rule = config.rateLimits[scope]
-    const perIp = limiter(scope, 'ip', rule.perIp, (request) => request.ip)
+    const perIp = limiter(scope, 'ip', rule.perIp, (request) => clientKey(request.ip))
     const perAccount = limiter(scope, 'account', rule.perAccount, (request) => accountOf(ctx, scope, request))
     route.onRequest = append<onRequestHookHandler>(route.onRequest as never, perIp as onRequestHookHandler)
     // A preHandler: by then the auth guard (onRequest) has identified the user for `password`.

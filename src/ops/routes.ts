@@ -1,5 +1,6 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { FastifyInstance } from 'fastify'
 import type { AppContext } from '../context.js'
 
 declare module 'fastify' {
@@ -19,8 +20,11 @@ async function check(probe: () => Promise<void>): Promise<string> {
   }
 }
 
-/** Health probes and Prometheus metrics. The registry is per app, so several apps in one process never mix counts. */
-export const opsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; registry: Registry }> = async (app, { ctx, registry }) => {
+/**
+ * Request counts and latencies of every route, by route pattern, and the cache's counters. Installed on the root
+ * instance, before the routes: a hook inside an encapsulated plugin would see only that plugin's routes.
+ */
+export function installRequestMetrics(app: FastifyInstance, ctx: AppContext, registry: Registry): void {
   const requests = new Counter({
     name: 'http_requests_total',
     help: 'HTTP requests by method, route and status',
@@ -62,7 +66,10 @@ export const opsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; registry: R
     s.time.observe(reply.elapsedTime / 1000)
     done()
   })
+}
 
+/** Health probes and the Prometheus endpoint. The registry is per app, so several apps in one process never mix counts. */
+export const opsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; registry: Registry }> = async (app, { ctx, registry }) => {
   app.get('/health/live', { schema: { tags: ['operations'], response: { 200: Health } } }, async () => ({ status: 'ok' }))
 
   app.get(

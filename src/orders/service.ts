@@ -237,12 +237,19 @@ export async function cancelOrder(ctx: AppContext, actor: AuthUser, orderId: num
       // Ascending product ids, as order placement locks them: the two can never deadlock.
       const restocked: StockChange[] = []
       for (const line of lines) {
+        // Bounded like a stock adjustment: a stock that cannot take the units back refuses the cancellation (409,
+        // the transaction rolls back) rather than overflowing the column.
         const [row] = await tx
           .update(products)
           .set({ stock: sql`${products.stock} + ${line.quantity}`, updatedAt: sql`now()` })
-          .where(eq(products.id, line.productId))
+          .where(and(eq(products.id, line.productId), sql`${products.stock}::bigint + ${line.quantity} <= ${PG_INT_MAX}`))
           .returning({ categoryId: products.categoryId, stock: products.stock })
-        if (row) restocked.push({ id: line.productId, categoryId: row.categoryId, before: row.stock - line.quantity, after: row.stock })
+        if (!row) {
+          throw conflict(
+            `Cannot cancel: putting ${line.quantity} units back would take the stock of product ${line.productId} past ${PG_INT_MAX}.`,
+          )
+        }
+        restocked.push({ id: line.productId, categoryId: row.categoryId, before: row.stock - line.quantity, after: row.stock })
       }
       // Lists are invalidated only where a product left zero (in_stock lists); the products' entries always.
       await mark(stockChangeScopes(restocked))

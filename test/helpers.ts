@@ -48,7 +48,7 @@ export function uniqueEmail(prefix = 'user'): string {
 }
 
 /** A database of its own: an in-memory PGlite, or a clone of the run's migrated template on the real server. */
-export async function testDatabase(onQuery?: (q: string) => void): Promise<{ database: Database; url?: string; drop(): Promise<void> }> {
+export async function testDatabase(onQuery?: (q: string) => void, poolSize = 20): Promise<{ database: Database; url?: string; drop(): Promise<void> }> {
   if (!realBackend) {
     const database = await createDatabase({ onQuery })
     await database.migrate()
@@ -62,7 +62,7 @@ export async function testDatabase(onQuery?: (q: string) => void): Promise<{ dat
   await client.query(`CREATE DATABASE ${name} TEMPLATE ${template}`)
   await client.end()
   const url = withDatabase(admin, name)
-  const database = await createDatabase({ url, onQuery, poolSize: 20 })
+  const database = await createDatabase({ url, onQuery, poolSize })
   return {
     database,
     url,
@@ -89,7 +89,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
  * namespace (two server instances behind a load balancer).
  */
 export async function createTestApp(
-  options: { config?: Partial<Config>; listen?: boolean; shared?: TestApp } = {},
+  options: { config?: Partial<Config>; listen?: boolean; shared?: TestApp; poolSize?: number } = {},
 ): Promise<TestApp> {
   const queries: string[] = []
   const onQuery = (q: string) => queries.push(q)
@@ -100,7 +100,7 @@ export async function createTestApp(
     config = { ...options.shared.ctx.config, ...options.config }
     database = options.shared.ctx.database.kind === 'pglite' ? options.shared.ctx.database : await createDatabase({ url: (options.shared as TestAppInternal).dbUrl, onQuery, poolSize: 20 })
   } else {
-    owned = await testDatabase(onQuery)
+    owned = await testDatabase(onQuery, options.poolSize)
     database = owned.database
     config = testConfig(options.config)
   }

@@ -50,7 +50,7 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
 
   if (options.url) {
     const { default: pg } = await import('pg')
-    const { drizzle } = await import('drizzle-orm/node-postgres')
+    const { drizzle, NodePgSession } = await import('drizzle-orm/node-postgres')
     const { migrate } = await import('drizzle-orm/node-postgres/migrator')
     // numeric and bigint stay exact: money is compared and summed as strings/SQL numeric, never as a float.
     const pool = new pg.Pool({
@@ -64,24 +64,53 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
       query_timeout: 35_000,
       keepAlive: true,
     })
-    // An idle client losing its server must not crash the process; the next query reconnects.
+    // pg emits 'error' on a client whose connection dies (a terminated backend, a cut network), also while it is
+    // checked out between two statements of a transaction, where pg-pool listens no more: unheard, that 'error'
+    // ends the process. Heard, the client is just marked not queryable: whoever holds it gets the error from its
+    // next statement, and the pool discards it on release. Idle clients are covered by the pool's own 'error'.
+    pool.on('connect', (client) => client.on('error', () => {}))
     pool.on('error', () => {})
-    const db = drizzle({ client: pool, schema, ...(logger ? { logger } : {}) }) as unknown as Db
+    const db = drizzle({ client: pool, schema, ...(logger ? { logger } : {}) })
+    type Parts = ConstructorParameters<typeof NodePgSession>
+    const session = (db as unknown as {
+      session: { dialect: Parts[1]; schema: Parts[2]; options: Parts[3]; transaction: InstanceType<typeof NodePgSession>['transaction'] }
+    }).session
+    // drizzle's transaction on a pool never releases the client when BEGIN fails (a dead client leaks, and enough
+    // of them exhaust the pool for good), and hands it back after a failed ROLLBACK. Here drizzle runs the
+    // transaction on one checked-out client, which goes back to the pool only if it is known idle, else is destroyed.
+    session.transaction = async (work, config) => {
+      const client = await pool.connect()
+      let idle = false
+      try {
+        const result = await new NodePgSession(client, session.dialect, session.schema, session.options).transaction(work, config)
+        idle = client.getTransactionStatus() === 'I'
+        return result
+      } catch (err) {
+        idle = client.getTransactionStatus() === 'I'
+        throw err
+      } finally {
+        client.release(idle ? undefined : new Error('connection lost or left inside a transaction'))
+      }
+    }
     return {
-      db,
+      db: db as unknown as Db,
       kind: 'postgres',
       ping: async (timeoutMs = 2_000) => {
         await withTimeout(pool.query('SELECT 1'), timeoutMs)
       },
       migrate: async () => {
         const client = await pool.connect()
+        let failure: Error | undefined
         try {
           await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK])
-          const { drizzle: single } = await import('drizzle-orm/node-postgres')
-          await migrate(single({ client }), { migrationsFolder })
+          await migrate(drizzle({ client }), { migrationsFolder })
+          await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK])
+        } catch (err) {
+          failure = err as Error
+          throw err
         } finally {
-          await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => {})
-          client.release()
+          // A client whose lock could not be released (or whose connection died) is closed, which releases it.
+          client.release(failure)
         }
       },
       close: () => pool.end(),

@@ -12,7 +12,7 @@ import type { AppContext } from './context.js'
 import { installErrorHandling } from './http/errors.js'
 import { installRateLimits } from './http/ratelimit.js'
 import { installSecurity } from './http/security.js'
-import { createGuards } from './auth/guard.js'
+import { accountGoneAnswer, createGuards } from './auth/guard.js'
 import { authRoutes } from './auth/routes.js'
 import { catalogueRoutes } from './catalogue/routes.js'
 import { cartRoutes } from './cart/routes.js'
@@ -69,7 +69,7 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
     forceCloseConnections: 'idle',
   }).withTypeProvider<TypeBoxTypeProvider>()
 
-  installErrorHandling(app)
+  installErrorHandling(app, (err, request) => accountGoneAnswer(ctx, err, request))
   await installSecurity(app, ctx.config)
   await installRateLimits(app, ctx)
   // JSON only: a text/plain body is refused with 415 rather than handed to a handler as a string.

@@ -151,8 +151,13 @@ function send(reply: FastifyReply, statusCode: number, body: unknown, headers: R
   return reply.send(body)
 }
 
-export function installErrorHandling(app: FastifyInstance): void {
-  app.setErrorHandler((err: FastifyError | ApiError, request: FastifyRequest, reply: FastifyReply) => {
+/** A slice's own reading of an error (with its side effects), or undefined to leave it to the generic handling. */
+export type ErrorTranslator = (err: unknown, request: FastifyRequest) => Promise<ApiError | undefined>
+
+export function installErrorHandling(app: FastifyInstance, translate?: ErrorTranslator): void {
+  app.setErrorHandler(async (original: FastifyError | ApiError, request: FastifyRequest, reply: FastifyReply) => {
+    // A translator that fails itself (the database gone too) leaves the original error to the generic handling.
+    const err = (await translate?.(original, request).catch(() => undefined)) ?? original
     if (err instanceof ApiError) return send(reply, err.statusCode, err.body, err.headers)
     const fe = err as FastifyError & { validationContext?: string }
     if (fe.validation) {

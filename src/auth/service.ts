@@ -1,11 +1,11 @@
 import { and, eq, isNull, sql } from 'drizzle-orm'
 import type { AppContext } from '../context.js'
 import { type Address, emptyAddress, refreshTokens, users } from '../db/schema.js'
-import type { Queryable } from '../db/index.js'
+import type { Db, Queryable } from '../db/index.js'
 import { isUniqueViolation } from '../db/errors.js'
 import { ApiError, fieldError, notFound, tokenNotValid, validation } from '../http/errors.js'
 import { accountGone } from './guard.js'
-import { passwordProblems } from './passwords.js'
+import { type PasswordHasher, passwordProblems } from './passwords.js'
 import type { AccountOut, UserOut } from './schemas.js'
 
 type UserRow = typeof users.$inferSelect
@@ -286,4 +286,22 @@ export async function updateAccount(
   })
   if (result.demoted) await ctx.sessions.revoked(userId)
   return result.updated
+}
+
+/**
+ * createadmin: creates a staff account, or promotes an existing one and sets its password, which like any password
+ * change ends its sessions (the caller tells the session mirror when it runs inside a server).
+ */
+export async function upsertStaff(db: Db, hasher: PasswordHasher, email: string, password: string) {
+  const hash = await hasher.hash(password)
+  return db.transaction(async (tx) => {
+    const existing = await findUserByEmail(tx, email)
+    if (existing && (await lockUser(tx, existing.id, 'no key update'))) {
+      await tx.update(users).set({ isStaff: true, isActive: true, password: hash }).where(eq(users.id, existing.id))
+      await revokeAll(tx, existing.id)
+      return { id: existing.id, created: false, message: `promoted ${existing.email} to staff` }
+    }
+    const [user] = await tx.insert(users).values({ email: normalizeEmail(email), password: hash, isStaff: true }).returning()
+    return { id: user!.id, created: true, message: `created staff account ${user!.email}` }
+  })
 }

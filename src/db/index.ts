@@ -1,9 +1,9 @@
 import { fileURLToPath } from 'node:url'
-import { mkdirSync } from 'node:fs'
 import { sql } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
 import type { Logger } from 'drizzle-orm/logger'
 import * as schema from './schema.js'
+import { type DataDirClaim, claimDataDir } from './datadir.js'
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>
 /** The handle a transaction callback receives; accepted wherever a query may run inside or outside a transaction. */
@@ -17,6 +17,8 @@ export interface Database {
   ping(timeoutMs?: number): Promise<void>
   migrate(): Promise<void>
   close(): Promise<void>
+  /** Embedded database in a folder: the control socket of the folder this process holds (see datadir.ts). */
+  control?: Pick<DataDirClaim, 'handle'>
 }
 
 export interface DatabaseOptions {
@@ -24,6 +26,8 @@ export interface DatabaseOptions {
   url?: string | undefined
   /** PGlite data folder; undefined keeps the embedded database in memory (tests). */
   dataDir?: string | undefined
+  /** Who opens the data folder (`server`, or the CLI command), as told to a second process that finds it held. */
+  owner?: string
   poolSize?: number
   /** Called with every statement drizzle sends; tests count queries with it. */
   onQuery?: (query: string) => void
@@ -121,8 +125,16 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
   const { pg_trgm } = await import('@electric-sql/pglite/contrib/pg_trgm')
   const { drizzle } = await import('drizzle-orm/pglite')
   const { migrate } = await import('drizzle-orm/pglite/migrator')
-  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true })
-  const client = await PGlite.create({ dataDir: options.dataDir, extensions: { pg_trgm } })
+  // Throws DataDirInUse when another live process holds the folder.
+  const claim = options.dataDir ? await claimDataDir(options.dataDir, options.owner ?? 'server') : undefined
+  let client: InstanceType<typeof PGlite>
+  try {
+    client = await PGlite.create({ dataDir: options.dataDir, extensions: { pg_trgm } })
+    await claim?.restrict()
+  } catch (err) {
+    await claim?.release()
+    throw err
+  }
   const db = drizzle({ client, schema, ...(logger ? { logger } : {}) }) as unknown as Db
   return {
     db,
@@ -131,6 +143,10 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
       await withTimeout(db.execute(sql`SELECT 1`), timeoutMs)
     },
     migrate: () => migrate(db as never, { migrationsFolder }),
-    close: () => client.close(),
+    close: async () => {
+      await client.close()
+      await claim?.release()
+    },
+    ...(claim ? { control: claim } : {}),
   }
 }

@@ -80,7 +80,7 @@ describe.runIf(!realBackend)('an embedded data folder held by a running server',
   })
 
   it('a second server on the folder refuses with one line and code 1', async () => {
-    const second = await startServer(env()).catch((err: Error) => err)
+    const second = await startServer(env()).then((s) => (running.push(s), s), (err: Error) => err)
     expect(second).toBeInstanceOf(Error)
     expect((second as Error).message).toBe(
       `server exited during start (1): storefront: DATA_DIR ${dataDir} is in use by a running server (pid ${server.child.pid}): one process at a time may open an embedded database\n`,

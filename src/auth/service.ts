@@ -150,7 +150,10 @@ export async function refresh(ctx: AppContext, token: string) {
   })
 }
 
-/** SimpleJWT's verify with the blacklist app: a signed, unexpired token whose refresh row (if any) is unrevoked. */
+/**
+ * SimpleJWT's verify with the blacklist app: a signed, unexpired token whose refresh row (if any) is unrevoked, and
+ * of the account's current session version, as refresh requires.
+ */
 export async function verify(ctx: AppContext, token: string): Promise<void> {
   const claims = ctx.tokens.verify(token)
   if (!claims) throw tokenNotValid('Token is invalid or expired')
@@ -158,7 +161,10 @@ export async function verify(ctx: AppContext, token: string): Promise<void> {
     const [row] = await ctx.db
       .select({ id: refreshTokens.id })
       .from(refreshTokens)
-      .where(and(eq(refreshTokens.jti, claims.jti), isNull(refreshTokens.blacklistedAt)))
+      .innerJoin(users, eq(users.id, refreshTokens.userId))
+      .where(
+        and(eq(refreshTokens.jti, claims.jti), isNull(refreshTokens.blacklistedAt), eq(users.sessionVersion, claims.sver ?? 0)),
+      )
     if (!row) throw tokenNotValid('Token is blacklisted')
   }
 }
@@ -197,7 +203,7 @@ export async function updateProfile(
   },
 ): Promise<UserOut> {
   return ctx.db.transaction(async (tx) => {
-    const [current] = await tx.select().from(users).where(eq(users.id, userId)).for('update')
+    const current = await lockUser(tx, userId, 'no key update')
     if (!current) throw accountGone()
     const changes = {
       ...(patch.first_name !== undefined ? { firstName: patch.first_name } : {}),

@@ -15,7 +15,7 @@ import { type InputError, closeObjects, installJsonParser, nonDigitParams, textE
 import { logSerializers } from './http/logging.js'
 import { installRateLimits } from './http/ratelimit.js'
 import { installSecurity } from './http/security.js'
-import { createGuards } from './auth/guard.js'
+import { accountGoneAnswer, createGuards } from './auth/guard.js'
 import { authRoutes } from './auth/routes.js'
 import { catalogueRoutes } from './catalogue/routes.js'
 import { cartRoutes } from './cart/routes.js'
@@ -101,7 +101,7 @@ export async function buildApp(ctx: AppContext, options: { logger?: LogOption } 
     forceCloseConnections: 'idle',
   }).withTypeProvider<TypeBoxTypeProvider>()
 
-  installErrorHandling(app)
+  installErrorHandling(app, (err, request) => accountGoneAnswer(ctx, err, request))
   installJsonParser(app)
   // Before any route and before swagger reads them: the OpenAPI document shows the closed objects that are enforced.
   app.addHook('onRoute', (route) => {

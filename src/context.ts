@@ -8,6 +8,7 @@ import { type PubSub, createPubSub } from './pubsub/index.js'
 import { TokenService } from './auth/tokens.js'
 import { type PasswordHasher, createHasher } from './auth/passwords.js'
 import { SessionDirectory } from './auth/sessions.js'
+import { controlHandler } from './ops/control.js'
 
 /** Everything a request handler may need, built once per process and handed to every slice. */
 export interface AppContext {
@@ -62,7 +63,10 @@ export async function createContext(config: Config, log: FastifyBaseLogger, over
   const hasher = createHasher(config.argon2MemoryCost)
   const sessions = new SessionDirectory(database.db, pubsub)
   await sessions.start()
-  return { config, database, db: database.db, cache, pubsub, tokens, hasher, sessions, log }
+  const ctx = { config, database, db: database.db, cache, pubsub, tokens, hasher, sessions, log }
+  // CLI commands run against an embedded data folder this process holds are answered here.
+  database.control?.handle(controlHandler(ctx))
+  return ctx
 }
 
 /**

@@ -35,6 +35,56 @@ async function serve(config: Config, migrated: boolean): Promise<void> {
   })
 }
 
+/** A worker that lived this long was not crash-looping: the next replacement starts at once again. */
+const STABLE_MS = 30_000
+const FIRST_DELAY_MS = 500
+const MAX_DELAY_MS = 30_000
+/** Workers in a row that die within STABLE_MS of their start: then it is a loop, and the primary gives up. */
+const GIVE_UP_AFTER = 5
+
+/**
+ * The cluster primary: keeps `workers` workers running. A worker that dies is replaced, at once if it had lived a
+ * while, else after a delay doubling with each quick death in a row (a worker that cannot start would otherwise be
+ * re-forked in a busy loop); after GIVE_UP_AFTER quick deaths in a row the primary stops with one line and code 1.
+ */
+function supervise(workers: number): void {
+  const bornAt = new Map<number, number>()
+  const fork = () => bornAt.set(cluster.fork().id, Date.now())
+  for (let i = 0; i < workers; i++) fork()
+  let stopping = false
+  let exitCode = 0
+  const stop = () => {
+    stopping = true
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM')
+  }
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, stop)
+  let quickDeaths = 0
+  cluster.on('exit', (worker, code, signal) => {
+    const lived = Date.now() - (bornAt.get(worker.id) ?? 0)
+    bornAt.delete(worker.id)
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(exitCode)
+      return
+    }
+    quickDeaths = lived >= STABLE_MS ? 0 : quickDeaths + 1
+    const how = signal ? `signal ${signal}` : `code ${code}`
+    if (quickDeaths >= GIVE_UP_AFTER) {
+      process.stderr.write(
+        `storefront: workers keep crashing (${quickDeaths} in a row died within ${STABLE_MS / 1000} s of starting, the last with ${how}); giving up\n`,
+      )
+      exitCode = 1
+      stop()
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(exitCode)
+      return
+    }
+    const delay = quickDeaths === 0 ? 0 : Math.min(FIRST_DELAY_MS * 2 ** (quickDeaths - 1), MAX_DELAY_MS)
+    process.stderr.write(`storefront: worker ${worker.process.pid} exited with ${how}, starting another${delay ? ` in ${delay} ms` : ''}\n`)
+    setTimeout(() => {
+      if (!stopping) fork()
+    }, delay)
+  })
+}
+
 async function main(): Promise<void> {
   let config: Config
   try {
@@ -53,23 +103,13 @@ async function main(): Promise<void> {
   if (config.webConcurrency > 1 && cluster.isPrimary) {
     // Migrate once in the primary, then fork one worker per core; they share the listening port.
     const database = await createDatabase({ url: config.databaseUrl })
-    await database.ping(5_000).catch((err) => fail(`DATABASE_URL: cannot connect (${(err as Error).message})`))
-    await database.migrate()
-    await database.close()
-    for (let i = 0; i < config.webConcurrency; i++) cluster.fork()
-    let stopping = false
-    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-      process.on(signal, () => {
-        stopping = true
-        for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM')
-      })
+    try {
+      await database.ping(5_000).catch((err) => fail(`DATABASE_URL: cannot connect (${(err as Error).message})`))
+      await database.migrate().catch((err) => fail(`DATABASE_URL: cannot migrate (${(err as Error).message})`))
+    } finally {
+      await database.close()
     }
-    cluster.on('exit', (worker, code) => {
-      if (!stopping) {
-        process.stderr.write(`storefront: worker ${worker.process.pid} exited with ${code}, starting another\n`)
-        cluster.fork()
-      } else if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0)
-    })
+    supervise(config.webConcurrency)
     return
   }
   try {

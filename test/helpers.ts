@@ -53,7 +53,7 @@ export function uniqueEmail(prefix = 'user'): string {
 /** A database of its own: an in-memory PGlite, or a clone of the run's migrated template on the real server. */
 export async function testDatabase(
   onQuery?: (q: string) => void,
-  statementTimeoutMs?: number,
+  options: { statementTimeoutMs?: number; poolSize?: number } = {},
 ): Promise<{ database: Database; url?: string; drop(): Promise<void> }> {
   if (!realBackend) {
     const database = await createDatabase({ onQuery })
@@ -68,7 +68,7 @@ export async function testDatabase(
   await client.query(`CREATE DATABASE ${name} TEMPLATE ${template}`)
   await client.end()
   const url = withDatabase(admin, name)
-  const database = await createDatabase({ url, onQuery, poolSize: 20, statementTimeoutMs })
+  const database = await createDatabase({ url, onQuery, poolSize: options.poolSize ?? 20, statementTimeoutMs: options.statementTimeoutMs })
   return {
     database,
     url,
@@ -95,7 +95,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
  * namespace (two server instances behind a load balancer).
  */
 export async function createTestApp(
-  options: { config?: Partial<Config>; listen?: boolean; shared?: TestApp; logs?: boolean } = {},
+  options: { config?: Partial<Config>; listen?: boolean; shared?: TestApp; logs?: boolean; poolSize?: number } = {},
 ): Promise<TestApp> {
   const queries: string[] = []
   const onQuery = (q: string) => queries.push(q)
@@ -110,7 +110,7 @@ export async function createTestApp(
         : await createDatabase({ url: (options.shared as TestAppInternal).dbUrl, onQuery, poolSize: 20, statementTimeoutMs: config.dbStatementTimeoutMs })
   } else {
     config = testConfig(options.config)
-    owned = await testDatabase(onQuery, config.dbStatementTimeoutMs)
+    owned = await testDatabase(onQuery, { statementTimeoutMs: config.dbStatementTimeoutMs, poolSize: options.poolSize })
     database = owned.database
   }
   const sharedPubsub = options.shared?.ctx.pubsub.kind === 'memory' ? options.shared.ctx.pubsub : undefined

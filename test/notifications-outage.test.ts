@@ -9,7 +9,7 @@ import { notifications } from '../src/db/schema.js'
 import { type TestApp, type TestUser, createTestApp, realBackend } from './helpers.js'
 import { type Client, connected, createOrder, until } from './notifications-helpers.js'
 import { addToCart, makeProduct } from './orders-fixtures.js'
-import { TcpProxy } from './tcp-proxy.js'
+import { TcpProxy, targetOf } from './tcp-proxy.js'
 
 
 describe.runIf(realBackend)('notifications while Redis is cut', () => {
@@ -22,8 +22,8 @@ describe.runIf(realBackend)('notifications while Redis is cut', () => {
   const opened: Client[] = []
 
   beforeAll(async () => {
-    proxyA = await TcpProxy.to(redis, 6379).start()
-    proxyB = await TcpProxy.to(redis, 6379).start()
+    proxyA = await new TcpProxy(targetOf(redis, 6379)).start()
+    proxyB = await new TcpProxy(targetOf(redis, 6379)).start()
     a = await createTestApp({ listen: true, config: { redisUrl: proxyA.url(redis) } })
     b = await createTestApp({ listen: true, shared: a, config: { redisUrl: proxyB.url(redis) } })
     staff = await a.user({ staff: true })

@@ -4,7 +4,6 @@
  * services are never stopped: a dead port stands in for a server that is down, and on the real backend a TCP proxy
  * started here sits between the app and the server, to be cut and restored.
  */
-import net from 'node:net'
 import { pino } from 'pino'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { FastifyInstance } from 'fastify'
@@ -14,6 +13,7 @@ import { createDatabase } from '../src/db/index.js'
 import type { RedisCacheBackend } from '../src/cache/redis.js'
 import type { Config } from '../src/config/index.js'
 import { PASSWORD, createTestApp, realBackend, testConfig, testDatabase, uniqueEmail } from './helpers.js'
+import { TcpProxy, targetOf } from './tcp-proxy.js'
 
 const DEAD_PG = 'postgres://postgres@127.0.0.1:1/storefront'
 const DEAD_REDIS = 'redis://127.0.0.1:1'
@@ -32,57 +32,6 @@ async function appOn(databaseUrl: string, config: Partial<Config> = {}): Promise
   const app = await buildApp(ctx, { logger: false })
   await app.ready()
   return { app, ctx, close: async () => (await app.close(), await closeContext(ctx)) }
-}
-
-/** A TCP pipe to a real server that a test can cut (connections dropped, port closed) and restore on the same port. */
-class TcpProxy {
-  private server: net.Server | undefined
-  private readonly sockets = new Set<net.Socket>()
-  port = 0
-
-  constructor(private readonly target: { host: string; port: number }) {}
-
-  async start(): Promise<this> {
-    const server = net.createServer((client) => {
-      const upstream = net.connect(this.target.port, this.target.host)
-      for (const socket of [client, upstream]) {
-        this.sockets.add(socket)
-        socket.on('close', () => this.sockets.delete(socket))
-        socket.on('error', () => {
-          client.destroy()
-          upstream.destroy()
-        })
-      }
-      client.pipe(upstream).pipe(client)
-    })
-    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(this.port, '127.0.0.1', () => resolve()))
-    this.port = (server.address() as net.AddressInfo).port
-    this.server = server
-    return this
-  }
-
-  async cut(): Promise<void> {
-    const server = this.server
-    this.server = undefined
-    for (const socket of this.sockets) socket.destroy()
-    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()))
-  }
-
-  restore(): Promise<this> {
-    return this.start()
-  }
-
-  url(original: string): string {
-    const parsed = new URL(original)
-    parsed.hostname = '127.0.0.1'
-    parsed.port = String(this.port)
-    return parsed.toString()
-  }
-}
-
-function targetOf(url: string, defaultPort: number) {
-  const parsed = new URL(url)
-  return { host: parsed.hostname || '127.0.0.1', port: Number(parsed.port || defaultPort) }
 }
 
 async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {

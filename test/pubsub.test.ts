@@ -9,7 +9,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { RedisPubSub } from '../src/pubsub/index.js'
 import { realBackend } from './helpers.js'
 import { until } from './notifications-helpers.js'
-import { TcpProxy } from './tcp-proxy.js'
+import { TcpProxy, targetOf } from './tcp-proxy.js'
 
 const warnings: string[] = []
 const log = { warn: (...args: unknown[]) => warnings.push(String(args.at(-1))), error() {}, info() {}, debug() {} } as unknown as FastifyBaseLogger
@@ -26,7 +26,7 @@ describe.runIf(realBackend)('RedisPubSub', () => {
   /** This instance (through a proxy the test cuts) and another one (straight to Redis), both listening on `c`. */
   async function pair(outboxLimit?: number) {
     const prefix = `sftest:${randomBytes(4).toString('hex')}:ps:`
-    const proxy = await TcpProxy.to(redis, 6379).start()
+    const proxy = await new TcpProxy(targetOf(redis, 6379)).start()
     const here = new RedisPubSub(proxy.url(redis), prefix, log, outboxLimit)
     const there = new RedisPubSub(redis, prefix, log)
     closing.push(() => proxy.cut(), () => here.close(), () => there.close())

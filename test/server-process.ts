@@ -94,3 +94,14 @@ export async function postJson(url: string, body: unknown, token?: string): Prom
   const text = await res.text()
   return { status: res.status, body: text ? JSON.parse(text) : undefined }
 }
+
+/** A CLI command (`src/cli/<name>.ts`) run to its end, as `npm run <name>` would. */
+export function runCli(name: string, args: string[], vars: Record<string, string | undefined>, timeoutMs = 60_000): Promise<Exited> {
+  const child = spawn(process.execPath, ['--import', 'tsx', `src/cli/${name}.ts`, ...args], {
+    cwd: root,
+    env: childEnv(vars),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+  return collect(child).finally(() => clearTimeout(timer))
+}

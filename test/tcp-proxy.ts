@@ -1,21 +1,13 @@
+/** A cuttable TCP path to a real server, for fault tests that must cut REAL connections. */
 import net from 'node:net'
 
-/**
- * A TCP pipe to a real server that a test can cut (connections dropped, port closed) and restore on the same port:
- * an outage of PostgreSQL or Redis without touching the machine's real services. (Same as test/outage.test.ts's.)
- */
+/** A TCP pipe to a real server that a test can cut (connections dropped, port closed) and restore on the same port. */
 export class TcpProxy {
   private server: net.Server | undefined
   private readonly sockets = new Set<net.Socket>()
   port = 0
 
   constructor(private readonly target: { host: string; port: number }) {}
-
-  /** A proxy to the server of `url` (`redis://…`, `postgres://…`). */
-  static to(url: string, defaultPort: number): TcpProxy {
-    const parsed = new URL(url)
-    return new TcpProxy({ host: parsed.hostname || '127.0.0.1', port: Number(parsed.port || defaultPort) })
-  }
 
   async start(): Promise<this> {
     const server = net.createServer((client) => {
@@ -47,11 +39,15 @@ export class TcpProxy {
     return this.start()
   }
 
-  /** `original` with its host and port replaced by the proxy's. */
   url(original: string): string {
     const parsed = new URL(original)
     parsed.hostname = '127.0.0.1'
     parsed.port = String(this.port)
     return parsed.toString()
   }
+}
+
+export function targetOf(url: string, defaultPort: number) {
+  const parsed = new URL(url)
+  return { host: parsed.hostname || '127.0.0.1', port: Number(parsed.port || defaultPort) }
 }

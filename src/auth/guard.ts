@@ -1,6 +1,9 @@
 import type { FastifyRequest } from 'fastify'
+import { eq } from 'drizzle-orm'
 import type { AppContext } from '../context.js'
-import { forbidden, notAuthenticated, tokenNotValid } from '../http/errors.js'
+import { users } from '../db/schema.js'
+import { pgErrorCode } from '../db/errors.js'
+import { ApiError, forbidden, notAuthenticated, tokenNotValid } from '../http/errors.js'
 
 export interface AuthUser {
   id: number
@@ -74,4 +77,30 @@ export function createGuards(ctx: AppContext): Guards {
 export function currentUser(request: FastifyRequest): AuthUser {
   if (!request.user) throw notAuthenticated()
   return request.user
+}
+
+/** The signed-in user's account does not exist any more (deleted while its access token is still valid). */
+class AccountGone extends ApiError {
+  constructor() {
+    super(401, { detail: 'User not found', code: 'token_not_valid' })
+  }
+}
+
+export const accountGone = () => new AccountGone()
+
+/**
+ * The error handler's hook for a signed-in request that found its account gone: a read of the account
+ * (AccountGone) or a write whose foreign key to it failed (23503, after checking the account really is missing).
+ * The user is dropped from every instance's session mirror at once, so the token is refused from the next request
+ * on rather than for up to the mirror's lifetime, and the answer is 401 like any revoked token.
+ */
+export async function accountGoneAnswer(ctx: AppContext, err: unknown, request: FastifyRequest): Promise<ApiError | undefined> {
+  const user = request.user
+  if (!user || !(err instanceof AccountGone || pgErrorCode(err) === '23503')) return undefined
+  if (!(err instanceof AccountGone)) {
+    const [row] = await ctx.db.select({ id: users.id }).from(users).where(eq(users.id, user.id))
+    if (row) return undefined
+  }
+  await ctx.sessions.revoked(user.id)
+  return tokenNotValid('User not found')
 }

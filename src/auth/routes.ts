@@ -116,7 +116,6 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
       const user = currentUser(request)
       const target = request.body.user_id ?? user.id
       if (target !== user.id && !user.isStaff) throw forbidden()
-      await auth.getAccount(ctx.db, target)
       await auth.revokeSessions(ctx, target)
       return reply.code(204).send(undefined as never)
     },

@@ -11,6 +11,8 @@ export interface Claims {
   iat: number
   /** The user's token version when issued: bumping it revokes every token issued before. */
   ver: number
+  /** Refresh tokens: the user's session version when issued; absent (older tokens) counts as 0. */
+  sver?: number
 }
 
 export interface IssuedToken {
@@ -37,9 +39,10 @@ export class TokenService {
     }) as (token: string) => Claims
   }
 
-  issue(type: TokenType, userId: number, version: number): IssuedToken {
+  issue(type: TokenType, userId: number, version: number, sessionVersion = 0): IssuedToken {
     const jti = randomUUID()
-    const token = this.signers[type]({ token_type: type, user_id: userId, jti, ver: version })
+    const claims = { token_type: type, user_id: userId, jti, ver: version }
+    const token = this.signers[type](type === 'refresh' ? { ...claims, sver: sessionVersion } : claims)
     return { token, jti, expiresAt: new Date(Date.now() + this.lifetimes[type] * 1000) }
   }
 

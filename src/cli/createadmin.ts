@@ -1,11 +1,9 @@
 import { parseArgs } from 'node:util'
 import { createInterface } from 'node:readline/promises'
-import { eq } from 'drizzle-orm'
 import { loadConfig } from '../config/index.js'
-import { createDatabase } from '../db/index.js'
-import { users } from '../db/schema.js'
 import { createHasher, passwordProblems } from '../auth/passwords.js'
-import { findUserByEmail, normalizeEmail } from '../auth/service.js'
+import { upsertStaff } from '../auth/service.js'
+import { openDatabase } from './open.js'
 import { PASSWORD_ENV, readPassword } from './password.js'
 
 /** Creates a staff account, or promotes an existing one (and sets its password), like Django's createsuperuser. */
@@ -34,18 +32,11 @@ if (problems.length) {
 }
 
 const config = loadConfig()
-const database = await createDatabase({ url: config.databaseUrl, dataDir: config.databaseUrl ? undefined : config.dataDir })
+const database = await openDatabase(config, { command: 'createadmin', email, password })
 try {
   await database.migrate()
-  const hash = await createHasher(config.argon2MemoryCost).hash(password)
-  const existing = await findUserByEmail(database.db, email)
-  if (existing) {
-    await database.db.update(users).set({ isStaff: true, isActive: true, password: hash }).where(eq(users.id, existing.id))
-    process.stdout.write(`promoted ${existing.email} to staff\n`)
-  } else {
-    await database.db.insert(users).values({ email: normalizeEmail(email), password: hash, isStaff: true })
-    process.stdout.write(`created staff account ${normalizeEmail(email)}\n`)
-  }
+  const result = await upsertStaff(database.db, createHasher(config.argon2MemoryCost), email, password)
+  process.stdout.write(`${result.message}\n`)
 } finally {
   await database.close()
 }

@@ -1,8 +1,8 @@
 import { loadConfig } from '../config/index.js'
-import { createDatabase } from '../db/index.js'
+import { openDatabase } from './open.js'
 
 const config = loadConfig()
-const database = await createDatabase({ url: config.databaseUrl, dataDir: config.databaseUrl ? undefined : config.dataDir })
+const database = await openDatabase(config, { command: 'migrate' })
 try {
   await database.migrate()
   process.stdout.write(`migrated the ${database.kind === 'pglite' ? `embedded database in ${config.dataDir}` : 'database'}\n`)

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util'
 import { sql } from 'drizzle-orm'
 import { pino } from 'pino'
 import { loadConfig } from '../config/index.js'
-import { createDatabase } from '../db/index.js'
+import { openDatabase } from './open.js'
 import type { Queryable } from '../db/index.js'
 import { VersionedCache, createCacheBackend } from '../cache/index.js'
 import { allCatalogueScopes } from '../catalogue/invalidation.js'
@@ -70,7 +70,7 @@ const WORDS = [
 ]
 
 const config = loadConfig()
-const database = await createDatabase({ url: config.databaseUrl, dataDir: config.databaseUrl ? undefined : config.dataDir })
+const database = await openDatabase(config, { command: 'seed' })
 const db = database.db
 const BATCH = 100_000
 const out = (line: string) => process.stdout.write(`${line}\n`)

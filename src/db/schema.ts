@@ -42,8 +42,13 @@ export const users = pgTable(
     isStaff: boolean('is_staff').notNull().default(false),
     isActive: boolean('is_active').notNull().default(true),
     dateJoined: timestamp('date_joined', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
-    /** Bumped by logout-everywhere, password change and deactivation; access tokens carry it (instant revocation). */
+    /** Bumped by logout, password change, sessions revoke, deactivation and staff change; access tokens carry it (instant revocation). */
     tokenVersion: integer('token_version').notNull().default(0),
+    /**
+     * Bumped by what ends every session (password change, sessions revoke, deactivation, staff change) but not by a
+     * plain logout; refresh tokens carry it, so one issued before such a revocation can never be refreshed.
+     */
+    sessionVersion: integer('session_version').notNull().default(0),
   },
   (t) => [uniqueIndex('users_email_lower_key').on(sql`lower(${t.email})`)],
 )

@@ -116,12 +116,26 @@ export function validationErrors(errors: AjvError[], context: string, body?: unk
   return out
 }
 
-const DOWN_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', '57P01', '57P02', '57P03', '08006', '08001', '08003', '08004'])
-const DOWN_MESSAGE = /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|not queryable|Connection ended unexpectedly|no answer within/
+/**
+ * Socket errors, and the SQLSTATEs of a server that is going away, refusing connections or not answering in time:
+ * 57P01-57P03 shutdown and recovery, 08xxx connection failures, 53300 too many connections, 25P03 a session closed
+ * for idling in a transaction, 57014 a statement cancelled (statement_timeout).
+ */
+const DOWN_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN',
+  '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006', '08007', '53300', '25P03', '57014',
+])
+/**
+ * What pg and pg-pool say when a connection is lost or cannot be had: "Connection terminated unexpectedly" (also
+ * "... due to connection timeout"), "Client has encountered a connection error and is not queryable" (a statement,
+ * ROLLBACK included, on a client whose connection died), "timeout exceeded when trying to connect" (pool
+ * exhausted or server unreachable), "Query read timeout" (query_timeout); "no answer within" is our ping's.
+ */
+const DOWN_MESSAGE = /Connection terminated|connect ECONNREFUSED|not queryable|timeout exceeded when trying to connect|Connection ended unexpectedly|Query read timeout|no answer within/
 
 /**
- * True when the database could not be reached. Drivers and drizzle wrap the socket error (`cause`, and
- * AggregateError when several addresses were tried), so the whole chain is searched.
+ * True when the database could not be reached or was lost mid-request. Drivers and drizzle wrap the socket error
+ * (`cause`, and AggregateError when several addresses were tried), so the whole chain is searched.
  */
 export function isDatabaseDown(err: unknown, depth = 0): boolean {
   if (!err || typeof err !== 'object' || depth > 5) return false
@@ -144,8 +158,13 @@ function send(reply: FastifyReply, statusCode: number, body: unknown, headers: R
   return reply.send(body)
 }
 
-export function installErrorHandling(app: FastifyInstance): void {
-  app.setErrorHandler((err: FastifyError | ApiError, request: FastifyRequest, reply: FastifyReply) => {
+/** A slice's own reading of an error (with its side effects), or undefined to leave it to the generic handling. */
+export type ErrorTranslator = (err: unknown, request: FastifyRequest) => Promise<ApiError | undefined>
+
+export function installErrorHandling(app: FastifyInstance, translate?: ErrorTranslator): void {
+  app.setErrorHandler(async (original: FastifyError | ApiError, request: FastifyRequest, reply: FastifyReply) => {
+    // A translator that fails itself (the database gone too) leaves the original error to the generic handling.
+    const err = (await translate?.(original, request).catch(() => undefined)) ?? original
     if (err instanceof ApiError) return send(reply, err.statusCode, err.body, err.headers)
     const fe = err as FastifyError & { validationContext?: string }
     if (fe.validation) {

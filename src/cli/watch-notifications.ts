@@ -174,6 +174,8 @@ async function main(): Promise<void> {
       }
       unauthorizedInARow = 0
       if (outcome.code === CloseCode.badRequest) throw new FatalError(`server refused the connection: ${outcome.reason}`)
+      // Reconnecting would push out another of the user's sockets, which would reconnect in turn.
+      if (outcome.code === CloseCode.tooManySockets) throw new FatalError(`server closed the connection: ${outcome.reason}`)
       // A server going away (restart, deploy): another instance is likely up already, so only a short pause.
       if (outcome.code === CloseCode.goingAway) failures = 0
       status(`connection closed (${outcome.code}${outcome.reason ? ` ${outcome.reason}` : ''})`)

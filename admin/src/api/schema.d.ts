@@ -3245,9 +3245,12 @@ export interface paths {
         /**
          * Live notifications (WebSocket)
          * @description WebSocket (upgrade this GET). Authenticate with `?token=<access>` or `Authorization: Bearer`;
-         *     without a valid access token the socket is closed with 4401, as it is when the token expires (reconnect with a fresh one).
-         *     Pushes `{"type": "order.status_changed", "notification": {...}}`. `?since=<id>` first replays your stored notifications
-         *     with a greater id, oldest first. Send `{"type": "ping"}` for `{"type": "pong"}`. A plain GET answers 426.
+         *     without a valid access token the socket is closed with 4401, as it is when the token expires or the session is revoked
+         *     (reconnect with a fresh one). Pushes `{"type": "order.status_changed", "notification": {...}}`, each notification once.
+         *     `?since=<id>` first replays your stored notifications with a greater id, oldest first. Send `{"type": "ping"}` for
+         *     `{"type": "pong"}` (sent after the replay). One user holds at most WS_MAX_SOCKETS_PER_USER (default 20) sockets per
+         *     server instance: a new one past it closes their oldest with 4429 "Too many sockets for this user" (do not reconnect
+         *     that one). 1013 (too slow) and 1011 (server error) mean: reconnect with `since`. A plain GET answers 426.
          */
         get: {
             parameters: {
@@ -3293,7 +3296,9 @@ export interface paths {
          *     `Authorization: Bearer`); without a valid access token the socket is closed with 4401, with a customer's with 4403.
          *     Pushes `{"type": "order.created"}` when any order is placed and `{"type": "order.status_changed"}` when any order
          *     moves (shipped, delivered, cancelled), on every instance; the frame is documented as the 101 answer. `?since=<id>`
-         *     first replays every order's notifications with a greater id, oldest first, with no gap or duplicate at the seam.
+         *     first replays every order's notifications with a greater id, oldest first, each once. Only each customer's own
+         *     notifications commit in id order, so frames of different customers may arrive out of id order, and a reconnect
+         *     with `since` can miss an event that committed out of order at that very moment (the overview figures are read anew).
          *     Send `{"type": "ping"}` for `{"type": "pong"}`. A plain GET answers 426.
          */
         get: {

@@ -11,8 +11,8 @@ import { realBackend } from './helpers.js'
 import { until } from './notifications-helpers.js'
 import { TcpProxy, targetOf } from './tcp-proxy.js'
 
-const warnings: string[] = []
-const log = { warn: (...args: unknown[]) => warnings.push(String(args.at(-1))), error() {}, info() {}, debug() {} } as unknown as FastifyBaseLogger
+const notes: string[] = []
+const log = { info: (...args: unknown[]) => notes.push(String(args.at(-1))), error() {}, warn() {}, debug() {} } as unknown as FastifyBaseLogger
 
 
 const closing: Array<() => Promise<unknown>> = []
@@ -46,7 +46,7 @@ describe.runIf(realBackend)('RedisPubSub', () => {
 
   it('delivers here at once while Redis is cut, and to the other instance in order when it is back', async () => {
     const { proxy, here, got, events } = await pair()
-    warnings.length = 0
+    notes.length = 0
     await here.publish('c', 'before')
     await until('the first message on both sides', () => got.here.length === 1 && got.there.length === 1)
 
@@ -72,7 +72,7 @@ describe.runIf(realBackend)('RedisPubSub', () => {
     await until('the next message', () => got.there.length === 7)
     expect(got.there.at(-1)).toBe('after')
     // Logged once down and once back, not per message.
-    expect(warnings.filter((w) => /Redis pub\/sub (unreachable|back)/.test(w))).toEqual([
+    expect(notes.filter((w) => /Redis pub\/sub (unreachable|back)/.test(w))).toEqual([
       expect.stringMatching(/unreachable/),
       expect.stringMatching(/back/),
     ])

@@ -187,7 +187,9 @@ export class RedisPubSub implements PubSub {
   private wentDown(): void {
     if (this.downSince !== null || this.closing) return
     this.downSince = Date.now()
-    this.log.warn(
+    // Info, not warn: the cache's connection already warns once that Redis is unreachable (context.ts); this says
+    // what it means for pub/sub, and when its catch-up is done.
+    this.log.info(
       'Redis pub/sub unreachable: messages from other instances (pushes, revocations) are missed until it returns, ' +
         'then caught up from the database; messages from this instance reach its own sockets now and the others ' +
         'when it returns; session checks read the database meanwhile',
@@ -197,7 +199,7 @@ export class RedisPubSub implements PubSub {
   private cameBack(): void {
     if (this.downSince === null || !this.hearing || this.outbox.length || this.dropped) return
     if (this.publisher.status !== 'ready') return
-    this.log.warn({ downMs: Date.now() - this.downSince }, 'Redis pub/sub back: resubscribed, queued messages published, sockets catching up')
+    this.log.info({ downMs: Date.now() - this.downSince }, 'Redis pub/sub back: resubscribed, queued messages published, sockets catching up')
     this.downSince = null
   }
 

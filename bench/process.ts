@@ -16,9 +16,10 @@ export interface Running {
   stop(): Promise<void>
 }
 
-/** Runs a TypeScript file with tsx and waits until `readyUrl` answers 2xx (60 s at most). */
+/** Runs a script (TypeScript with the tsx loader) and waits until `readyUrl` answers 2xx (60 s at most). */
 export async function startNode(script: string, env: Record<string, string>, readyUrl: string, nodeArgs: string[] = []): Promise<Running> {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script], {
+  const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : []
+  const child = spawn(process.execPath, [...nodeArgs, ...loader, script], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
   })

@@ -9,6 +9,7 @@
  *                    [--generator wrk|autocannon] [--threads N]
  */
 import { execFileSync } from 'node:child_process'
+import { createRequire } from 'node:module'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, totalmem, tmpdir } from 'node:os'
@@ -90,7 +91,8 @@ async function startService(env: Record<string, string>, workers: number, cacheT
     DB_POOL_SIZE: '20',
   }
   try {
-    return { base, server: await startNode('src/main.ts', serviceEnv, `${base}/health/ready`, profile) }
+    // The service as production runs it: compiled JavaScript (built once per run, below) under plain node.
+    return { base, server: await startNode('dist/main.js', serviceEnv, `${base}/health/ready`, profile) }
   } catch (err) {
     fail((err as Error).message)
   }
@@ -201,6 +203,8 @@ function writeReport(results: Result[], limits: Limits, header: string[]): void 
 }
 
 const load = loadavg()
+log('compiling the service (tsc -p tsconfig.build.json)')
+execFileSync(process.execPath, [createRequire(import.meta.url).resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { stdio: 'inherit' })
 const db = await databaseEnv()
 const databaseUrl = db.env.DATABASE_URL
 const results: Result[] = []

@@ -1,5 +1,5 @@
 /**
- * Builds the staff console into dist/admin: typecheck (against the generated API types), then vite. `--if-needed`
+ * Builds the staff console into dist/console: typecheck (against the generated API types), then vite. `--if-needed`
  * skips both while the build is newer than every console source and the lock file; `npm start` and the test run
  * build this way, so nobody ever has to.
  */
@@ -12,7 +12,7 @@ import { build } from 'vite'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const consoleDir = join(root, 'admin')
-const built = join(root, 'dist/admin/index.html')
+const built = join(root, 'dist/console/index.html')
 
 function newest(path: string): number {
   const stat = statSync(path)

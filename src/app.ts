@@ -84,6 +84,9 @@ export async function buildApp(ctx: AppContext, options: { logger?: LogOption } 
   const app = Fastify({
     logger,
     bodyLimit: ctx.config.bodyLimit,
+    requestTimeout: ctx.config.timeouts.request,
+    keepAliveTimeout: ctx.config.timeouts.keepAlive,
+    connectionTimeout: ctx.config.timeouts.connection,
     // A hop count as proxy-addr counts them: the nearest `n` addresses (the socket's peer first) are proxies.
     trustProxy: typeof trustProxy === 'number' ? (_address: string, hop: number) => hop < trustProxy : trustProxy,
     requestIdHeader: false,

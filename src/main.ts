@@ -1,7 +1,7 @@
 import cluster from 'node:cluster'
 import { lookup } from 'node:dns/promises'
 import closeWithGrace from 'close-with-grace'
-import { pino } from 'pino'
+import { type DestinationStream, pino } from 'pino'
 import { ConfigError, loadConfig, type Config } from './config/index.js'
 import { buildApp } from './app.js'
 import { closeContext, createContext } from './context.js'
@@ -20,10 +20,23 @@ function listenError(config: Config, err: unknown): Error {
   return new Error(`HOST: cannot listen on ${where} (${(err as Error).message})`)
 }
 
+/** Readable lines for a person at a terminal in development; one JSON object a line for everything else. */
+async function logStream(config: Config): Promise<DestinationStream | undefined> {
+  if (config.env === 'production' || !process.stdout.isTTY) return undefined
+  try {
+    const { default: pretty } = await import('pino-pretty')
+    return pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' })
+  } catch {
+    // A production install (npm ci --omit=dev) has no pino-pretty: JSON it is.
+    return undefined
+  }
+}
+
 async function serve(config: Config, migrated: boolean): Promise<void> {
-  const log = pino({ level: config.logLevel, serializers: { err: serializeError } })
+  const stream = await logStream(config)
+  const log = pino({ level: config.logLevel, serializers: { err: serializeError } }, stream)
   const ctx = await createContext(config, log, { skipMigrations: migrated })
-  const app = await buildApp(ctx)
+  const app = await buildApp(ctx, stream ? { logger: { stream } } : {})
   closeWithGrace({ delay: 10_000, logger: log }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'shutting down after an error')
     else log.info({ signal }, 'shutting down: finishing in-flight requests')

@@ -47,6 +47,9 @@ describe('loadConfig', () => {
     [{ TRUST_PROXY: '10.0.0.0/33' }, 'TRUST_PROXY: must be false, a hop count or proxy addresses/CIDRs, got "10.0.0.0/33"'],
     [{ DB_STATEMENT_TIMEOUT_MS: 'soon' }, 'DB_STATEMENT_TIMEOUT_MS: must be a whole number, got "soon"'],
     [{ READ_RATE_LIMIT: '0' }, 'READ_RATE_LIMIT: must be between 1 and 9007199254740991, got 0'],
+    [{ REQUEST_TIMEOUT_MS: '10' }, 'REQUEST_TIMEOUT_MS: must be between 1000 and 3600000, got 10'],
+    [{ KEEP_ALIVE_TIMEOUT_MS: 'long' }, 'KEEP_ALIVE_TIMEOUT_MS: must be a whole number, got "long"'],
+    [{ METRICS_TOKEN: 'short' }, 'METRICS_TOKEN: must be at least 16 characters, without spaces'],
   ])('%j fails with one clear line', (env, message) => {
     const err = failure(env)
     expect(err.message).toBe(message)
@@ -56,6 +59,8 @@ describe('loadConfig', () => {
   it('has the documented defaults', () => {
     const config = loadConfig({ NODE_ENV: 'test' })
     expect(config).toMatchObject({ port: 8000, databaseUrl: undefined, redisUrl: undefined, bodyLimit: 1_048_576, queryLimit: 2048, rateLimit: false, corsOrigins: [], wsMaxSocketsPerUser: 20 })
+    expect(config.timeouts).toEqual({ request: 30_000, keepAlive: 72_000, connection: 120_000 })
+    expect(config.metricsToken).toBeUndefined()
   })
 
   it('reads TRUST_PROXY as false, a hop count (true: one hop, never every hop) or proxy addresses', () => {

@@ -50,12 +50,17 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * Starts the server (node with the tsx loader, one process, so signals reach it directly) and waits until it
- * answers /health/live.
+ * How node runs a module of src/ (`main`, `cli/seed`): as TypeScript with the tsx loader, or, `compiled`, the
+ * JavaScript `npm run build` wrote to dist/ (the production path). One process either way, so signals reach it.
  */
-export async function startServer(vars: Record<string, string | undefined>, timeoutMs = 60_000): Promise<Server> {
+function entry(module: string, compiled = false): string[] {
+  return compiled ? [`dist/${module}.js`] : ['--import', 'tsx', `src/${module}.ts`]
+}
+
+/** Starts the server and waits until it answers /health/live. */
+export async function startServer(vars: Record<string, string | undefined>, timeoutMs = 60_000, options: { compiled?: boolean } = {}): Promise<Server> {
   const port = await freePort()
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, entry('main', options.compiled), {
     cwd: root,
     env: childEnv({ HOST: '127.0.0.1', PORT: String(port), ...vars }),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -96,8 +101,14 @@ export async function postJson(url: string, body: unknown, token?: string): Prom
 }
 
 /** A CLI command (`src/cli/<name>.ts`) run to its end, as `npm run <name>` would. */
-export function runCli(name: string, args: string[], vars: Record<string, string | undefined>, timeoutMs = 60_000): Promise<Exited> {
-  const child = spawn(process.execPath, ['--import', 'tsx', `src/cli/${name}.ts`, ...args], {
+export function runCli(
+  name: string,
+  args: string[],
+  vars: Record<string, string | undefined>,
+  timeoutMs = 60_000,
+  options: { compiled?: boolean } = {},
+): Promise<Exited> {
+  const child = spawn(process.execPath, [...entry(`cli/${name}`, options.compiled), ...args], {
     cwd: root,
     env: childEnv(vars),
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,12 +1,13 @@
 import { existsSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+import { fromRoot } from '../paths.js'
 import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import fastifyStatic from '@fastify/static'
 import { headersOf } from '../http/security.js'
 
 export const CONSOLE_PATH = '/admin'
-/** Where `npm run build:admin` (vite) writes the console; hashed files go to its assets/ folder. */
-export const CONSOLE_DIR = fileURLToPath(new URL('../../dist/admin/', import.meta.url))
+/** Where `npm run build:admin` (vite) writes the console (beside the compiled server); hashed files go to assets/. */
+export const CONSOLE_DIR = fromRoot('dist', 'console')
 
 /**
  * The console loads its own script and stylesheet and talks to its own origin only ('self' covers the same-origin
@@ -41,7 +42,7 @@ export const consoleRoutes: FastifyPluginAsync = async (app) => {
     route.config = { ...(route.config as object), securityHeaders: consoleHeaders } as never
   })
   await app.register(fastifyStatic, {
-    root: `${CONSOLE_DIR}assets`,
+    root: join(CONSOLE_DIR, 'assets'),
     prefix: '/assets/',
     maxAge: YEAR_MS,
     immutable: true,
@@ -50,7 +51,7 @@ export const consoleRoutes: FastifyPluginAsync = async (app) => {
   })
 
   const page = async (_request: unknown, reply: FastifyReply) => {
-    if (!existsSync(`${CONSOLE_DIR}index.html`)) {
+    if (!existsSync(join(CONSOLE_DIR, 'index.html'))) {
       return reply.code(503).send({ detail: 'The staff console is not built: run `npm run build:admin` (npm start does).' })
     }
     return reply.header('cache-control', 'no-cache').sendFile('index.html', CONSOLE_DIR, { cacheControl: false })

@@ -39,6 +39,12 @@ export interface Config {
   rateLimits: Record<RateLimitScope, RateLimitRule>
   /** Longest accepted query string, bytes (414 above). */
   queryLimit: number
+  /** HTTP server timeouts (ms): a whole request must arrive within `request`; an idle keep-alive socket is kept
+   * `keepAlive` (longer than a load balancer's idle timeout, so the balancer closes first); a socket with no traffic
+   * at all is dropped after `connection`. WebSockets are exempt from the last (ws clears it after the upgrade). */
+  timeouts: { request: number; keepAlive: number; connection: number }
+  /** When set, GET /metrics wants `Authorization: Bearer <it>`; unset, the metrics are public. */
+  metricsToken: string | undefined
   /** Longest a service statement may run on a real PostgreSQL before it is cancelled (503); 0: no limit. */
   dbStatementTimeoutMs: number
   /** Catalogue reads that miss the cache and run at once; more wait, up to the statement timeout, then get 503. */
@@ -175,6 +181,13 @@ function rateLimitRules(env: Env): Record<RateLimitScope, RateLimitRule> {
   return rules
 }
 
+function metricsToken(env: Env): string | undefined {
+  const token = env.METRICS_TOKEN
+  if (!token) return undefined
+  if (token.length < 16 || /\s/.test(token)) throw new ConfigError('METRICS_TOKEN', 'must be at least 16 characters, without spaces')
+  return token
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const nodeEnv = env.NODE_ENV ?? 'development'
   if (!['development', 'production', 'test'].includes(nodeEnv)) {
@@ -215,6 +228,13 @@ export function loadConfig(env: Env = process.env): Config {
     rateLimitWindowSeconds: int(env, 'RATE_LIMIT_WINDOW', 60, 1, 86_400),
     rateLimits: rateLimitRules(env),
     queryLimit: int(env, 'QUERY_LIMIT', 2048, 256, 65_536),
+    metricsToken: metricsToken(env),
+    timeouts: {
+      request: int(env, 'REQUEST_TIMEOUT_MS', 30_000, 1_000, 3_600_000),
+      // Above the 60 s idle timeout of common load balancers (AWS ALB, nginx's keepalive_timeout 75 s aside).
+      keepAlive: int(env, 'KEEP_ALIVE_TIMEOUT_MS', 72_000, 1_000, 3_600_000),
+      connection: int(env, 'CONNECTION_TIMEOUT_MS', 120_000, 1_000, 3_600_000),
+    },
     // Well under the pool's 5 s wait for a connection, so a slow statement frees its connection before a queued
     // request gives up on getting one.
     dbStatementTimeoutMs: int(env, 'DB_STATEMENT_TIMEOUT_MS', 2_000, 0, 3_600_000),

@@ -1,4 +1,4 @@
-import { fileURLToPath } from 'node:url'
+import { fromRoot } from '../paths.js'
 import { sql } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
 import type { Logger } from 'drizzle-orm/logger'
@@ -38,7 +38,7 @@ export interface DatabaseOptions {
   onQuery?: (query: string) => void
 }
 
-const migrationsFolder = fileURLToPath(new URL('../../drizzle', import.meta.url))
+const migrationsFolder = fromRoot('drizzle')
 /** Serializes migrations when several instances start at once against one server. */
 const MIGRATION_LOCK = 72_176_001
 

@@ -1,7 +1,9 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { timingSafeEqual } from 'node:crypto'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { FastifyInstance } from 'fastify'
 import type { AppContext } from '../context.js'
+import { notAuthenticated } from '../http/errors.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -25,6 +27,8 @@ async function check(probe: () => Promise<void>): Promise<string> {
  * instance, before the routes: a hook inside an encapsulated plugin would see only that plugin's routes.
  */
 export function installRequestMetrics(app: FastifyInstance, ctx: AppContext, registry: Registry): void {
+  // The process's own: CPU, resident memory, heap by space, event-loop lag, GC pauses, open handles.
+  collectDefaultMetrics({ register: registry })
   const requests = new Counter({
     name: 'http_requests_total',
     help: 'HTTP requests by method, route and status',
@@ -87,7 +91,22 @@ export const opsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; registry: R
     },
   )
 
-  app.get('/metrics', { schema: { tags: ['operations'], hide: false } }, async (_request, reply) =>
-    reply.type(registry.contentType).send(await registry.metrics()),
+  const token = ctx.config.metricsToken
+  app.get(
+    '/metrics',
+    {
+      schema: { tags: ['operations'], ...(token ? { security: [{ bearerAuth: [] }] } : {}) },
+      // With METRICS_TOKEN set, a scraper shows it as a bearer token; nobody else reads the service's figures.
+      onRequest: async (request) => {
+        if (token && !sameToken(request.headers.authorization, `Bearer ${token}`)) throw notAuthenticated()
+      },
+    },
+    async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()),
   )
+}
+
+function sameToken(given: string | undefined, expected: string): boolean {
+  const a = Buffer.from(given ?? '')
+  const b = Buffer.from(expected)
+  return a.length === b.length && timingSafeEqual(a, b)
 }

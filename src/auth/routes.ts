@@ -1,8 +1,8 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { AppContext } from '../context.js'
-import { Detail } from '../http/pagination.js'
 import { currentUser } from './guard.js'
-import { PageQuery, Paginated, buildPage, pageRequest } from '../http/pagination.js'
+import { buildPage, pageRequest } from '../http/pagination.js'
+import { Detail, IdParams, PageQuery, Paginated, bearer } from '../http/schemas.js'
 import { forbidden } from '../http/errors.js'
 import { users } from '../db/schema.js'
 import { asc, count, sql } from 'drizzle-orm'
@@ -11,7 +11,6 @@ import {
   AccountSchema,
   PasswordChange,
   RevokeBody,
-  UserIdParams,
   ProfilePatch,
   RefreshBody,
   RegisterBody,
@@ -23,7 +22,6 @@ import {
 import * as auth from './service.js'
 
 const tags = ['auth']
-const bearer = [{ bearerAuth: [] }]
 const unauthorized = { 401: Detail }
 
 export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
@@ -151,7 +149,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
     '/users/:id',
     {
       onRequest: app.guards.staff,
-      schema: { tags: staffTags, summary: 'One account (staff)', security: bearer, params: UserIdParams, response: { 200: AccountSchema, ...unauthorized, 403: Detail, 404: Detail } },
+      schema: { tags: staffTags, summary: 'One account (staff)', security: bearer, params: IdParams, response: { 200: AccountSchema, ...unauthorized, 403: Detail, 404: Detail } },
     },
     async (request) => auth.serializeAccount(await auth.getAccount(ctx.db, request.params.id)),
   )
@@ -164,7 +162,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
         tags: staffTags,
         summary: 'Activate, deactivate, grant or revoke staff (staff); deactivation ends every session at once',
         security: bearer,
-        params: UserIdParams,
+        params: IdParams,
         body: AccountPatch,
         response: { 200: AccountSchema, ...unauthorized, 403: Detail, 404: Detail },
       },

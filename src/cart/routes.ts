@@ -1,12 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { AppContext } from '../context.js'
 import { currentUser } from '../auth/guard.js'
-import { Detail } from '../http/pagination.js'
-import { AddItemBody, CartSchema, IdParams, UpdateItemBody } from './schemas.js'
+import { Detail, IdParams, bearer as security } from '../http/schemas.js'
+import { AddItemBody, CartSchema, UpdateItemBody } from './schemas.js'
 import * as cart from './service.js'
 
 const tags = ['cart']
-const security = [{ bearerAuth: [] }]
 const errors = { 401: Detail, 404: Detail }
 
 export const cartRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {

@@ -2,7 +2,8 @@ import { and, asc, eq, sql, type SQL } from 'drizzle-orm'
 import type { Queryable } from '../db/index.js'
 import { cartItems, products } from '../db/schema.js'
 import { fieldError, notFound } from '../http/errors.js'
-import { PG_INT_MAX, type CartOut } from './schemas.js'
+import { PG_INT_MAX } from '../http/schemas.js'
+import type { CartOut } from './schemas.js'
 
 /** Rows of a raw statement; node-postgres and PGlite both answer with `{rows}`. */
 export async function rows<T>(db: Queryable, query: SQL): Promise<T[]> {

@@ -2,7 +2,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { AppContext } from '../context.js'
 import type { CachedRead } from '../cache/index.js'
-import { Detail, Paginated, type PageOrigin, pageRequest } from '../http/pagination.js'
+import { type PageOrigin, pageRequest } from '../http/pagination.js'
+import { Detail, IdParams, Paginated, bearer } from '../http/schemas.js'
 import { ReadLimits } from '../http/readlimits.js'
 import { categoryDetailScopes, productDetailScopes, productFamily, productListScopes, scopes } from './invalidation.js'
 import { type ProductListRequest, type RawProductQuery, filterKey, parseProductQuery } from './query.js'
@@ -12,7 +13,6 @@ import {
   CategoryPatch,
   CategorySchema,
   CursorPage,
-  IdParams,
   ProductBody,
   ProductListQuery,
   ProductPatch,
@@ -21,7 +21,6 @@ import {
 } from './schemas.js'
 import * as catalogue from './service.js'
 
-const bearer = [{ bearerAuth: [] }]
 const NoContent = Type.Null({ description: 'No content' })
 const errors = { 400: Detail, 401: Detail, 403: Detail, 404: Detail }
 const cacheHeader = { 'x-cache': { type: 'string', enum: ['HIT', 'MISS'] } }

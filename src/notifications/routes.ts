@@ -4,7 +4,8 @@ import type { WebSocket } from 'ws'
 import { Gauge } from 'prom-client'
 import type { AppContext } from '../context.js'
 import { type AuthUser, bearerToken, currentUser } from '../auth/guard.js'
-import { Detail, PageQuery, Paginated, buildPage, pageRequest } from '../http/pagination.js'
+import { buildPage, pageRequest } from '../http/pagination.js'
+import { BigIdParams, Detail, PageQuery, Paginated, Timestamp, bearer as security } from '../http/schemas.js'
 import { notFound } from '../http/errors.js'
 import { CloseCode, NOTIFICATIONS_PATH, type ClientMessage } from './protocol.js'
 import { NotificationSocket, type SocketSource, SocketHub, type StreamSocket } from './sockets.js'
@@ -19,7 +20,6 @@ import {
 } from './service.js'
 
 const tags = ['notifications']
-const security = [{ bearerAuth: [] }]
 const unauthorized = { 401: Detail }
 
 const NotificationSchema = Type.Object({
@@ -30,11 +30,8 @@ const NotificationSchema = Type.Object({
   previous_status: Type.Union([Type.String(), Type.Null()]),
   message: Type.String(),
   read: Type.Boolean(),
-  created_at: Type.String({ format: 'date-time' }),
+  created_at: Timestamp,
 })
-
-// An id past bigint's range is "no such notification" (404), never a database error.
-const IdParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) })
 
 const SOCKET_DESCRIPTION = `WebSocket (upgrade this GET). Authenticate with \`?token=<access>\` or \`Authorization: Bearer\`;
 without a valid access token the socket is closed with 4401, as it is when the token expires or the session is revoked
@@ -91,7 +88,7 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
         tags,
         summary: 'Mark one of your notifications read',
         security,
-        params: IdParams,
+        params: BigIdParams,
         response: { 200: NotificationSchema, ...unauthorized, 404: Detail },
       },
     },

@@ -3,7 +3,7 @@ import { asc, gt, max } from 'drizzle-orm'
 import type { AppContext } from '../context.js'
 import type { Queryable } from '../db/index.js'
 import { notifications } from '../db/schema.js'
-import { StatusSchema } from '../orders/schemas.js'
+import { OrderStatusSchema, Timestamp } from '../http/schemas.js'
 import { CloseCode } from './protocol.js'
 import { serveStream } from './routes.js'
 import { type NotificationOut, serializeNotification } from './service.js'
@@ -18,10 +18,10 @@ export const StaffMessage = Type.Object(
     notification: Type.Object({
       id: Type.Integer({ description: 'the notification id: pass the last one seen as `since` when reconnecting' }),
       order_id: Type.Integer(),
-      status: StatusSchema,
-      previous_status: Type.Union([StatusSchema, Type.Null()]),
+      status: OrderStatusSchema,
+      previous_status: Type.Union([OrderStatusSchema, Type.Null()]),
       message: Type.String(),
-      created_at: Type.String({ format: 'date-time' }),
+      created_at: Timestamp,
     }),
   },
   { description: 'A frame of the staff stream (the socket also answers `{"type": "ping"}` with `{"type": "pong"}`).' },

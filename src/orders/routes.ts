@@ -3,13 +3,12 @@ import type { AppContext } from '../context.js'
 import { currentUser } from '../auth/guard.js'
 import { emptyAddress } from '../db/schema.js'
 import { fieldError } from '../http/errors.js'
-import { Detail, Paginated, buildPage, pageRequest } from '../http/pagination.js'
-import { IdParams } from '../cart/schemas.js'
+import { buildPage, pageRequest } from '../http/pagination.js'
+import { Detail, IdParams, Paginated, bearer as security } from '../http/schemas.js'
 import { OrderListQuery, OrderSchema, PlaceOrderBody, StatusBody, StockConflict } from './schemas.js'
 import * as service from './service.js'
 
 const tags = ['orders']
-const security = [{ bearerAuth: [] }]
 const errors = { 401: Detail, 403: Detail, 404: Detail, 409: Detail }
 
 const IDEMPOTENCY_HEADER = 'Idempotency-Key'

@@ -27,7 +27,7 @@ import {
   serializeNotification,
 } from '../notifications/service.js'
 import type { AuthUser } from '../auth/guard.js'
-import { PG_INT_MAX } from '../cart/schemas.js'
+import { PG_INT_MAX } from '../http/schemas.js'
 import type { OrderOut } from './schemas.js'
 
 type OrderRow = typeof orders.$inferSelect

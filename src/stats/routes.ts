@@ -2,13 +2,11 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import type { AppContext } from '../context.js'
 import { LOW_STOCK_MAX, orderStatuses } from '../db/schema.js'
 import { fieldError } from '../http/errors.js'
-import { Detail } from '../http/pagination.js'
-import { Money } from '../cart/schemas.js'
+import { Detail, Money, Timestamp, bearer as security } from '../http/schemas.js'
 import { ProductSchema } from '../catalogue/schemas.js'
 import { orderStats, stockStats } from './service.js'
 
 const tags = ['stats']
-const security = [{ bearerAuth: [] }]
 const errors = { 400: Detail, 401: Detail, 403: Detail }
 
 /** An overview, not a report: the window's cost grows with the orders in it, so it is bounded. */
@@ -16,7 +14,7 @@ export const MAX_WINDOW_DAYS = 31
 const DAY_MS = 86_400_000
 
 const OrderStatsSchema = Type.Object({
-  since: Type.String({ format: 'date-time' }),
+  since: Timestamp,
   placed: Type.Integer({ description: 'orders placed since `since`' }),
   revenue: { ...Money, description: 'their total, cancelled orders excepted' },
   by_status: Type.Object(Object.fromEntries(orderStatuses.map((s) => [s, Type.Integer()]))),

@@ -4,7 +4,7 @@ import type { Queryable, Tx } from '../db/index.js'
 import { categories, orderItems, products } from '../db/schema.js'
 import { ApiError, conflict, notFound, validation, type FieldErrors } from '../http/errors.js'
 import { type Page, type PageOrigin, type PageRequest, buildPage, selfUrl } from '../http/pagination.js'
-import { isUniqueViolation, pgErrorCode } from '../db/errors.js'
+import { isForeignKeyViolation, isUniqueViolation } from '../db/errors.js'
 import { parseMoney } from './decimal.js'
 import {
   type ProductFacts,
@@ -72,9 +72,6 @@ export function serializeProduct(row: ProductRow): ProductOut {
     updated_at: row.updatedAt.toISOString(),
   }
 }
-
-/** foreign_key_violation, or restrict_violation (what ON DELETE RESTRICT raises). */
-const isForeignKeyViolation = (err: unknown) => ['23503', '23001'].includes(pgErrorCode(err) ?? '')
 
 // ---------------------------------------------------------------------------------------------------------- reads
 

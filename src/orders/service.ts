@@ -3,6 +3,7 @@ import { and, asc, count, desc, eq, inArray, sql, type SQL } from 'drizzle-orm'
 import type { AppContext } from '../context.js'
 import type { Queryable, Tx } from '../db/index.js'
 import { pgErrorCode } from '../db/errors.js'
+import { intArray, rows, toDate } from '../db/sql.js'
 import {
   type Address,
   type OrderStatus,
@@ -317,17 +318,6 @@ function replayOf(existing: OrderRow, lines: CartLine[], address: Address | null
   return existing
 }
 
-/** Rows of a raw statement; both drivers answer `{ rows }`. */
-async function rowsOf<T>(tx: Tx, query: SQL): Promise<T[]> {
-  return ((await tx.execute(query)) as unknown as { rows: T[] }).rows
-}
-
-/** node-postgres hands drizzle timestamps as text (drizzle parses them per column); PGlite as Dates. */
-const toDate = (value: string | Date): Date => (value instanceof Date ? value : new Date(value))
-
-/** A PostgreSQL int[] literal; the values are integers from the database, so nothing needs quoting. */
-const intArray = (values: readonly number[]) => `{${values.join(',')}}`
-
 /**
  * Locks the user's cart lines and their products in ONE statement, in ascending product id: concurrent orders
  * lock products in one order (no deadlock), and two placements by one user serialize on the cart lines (the
@@ -339,7 +329,7 @@ const intArray = (values: readonly number[]) => `{${values.join(',')}}`
  * restocking, so the two never deadlock.
  */
 async function lockCart(tx: Tx, userId: number): Promise<{ lines: LockedLine[]; orderId: number }> {
-  const rows = await rowsOf<LockedLine & { orderId: number }>(
+  const locked = await rows<LockedLine & { orderId: number }>(
     tx,
     sql`SELECT c.id, c.product_id AS "productId", c.quantity, p.stock, p.is_active AS "isActive",
                p.category_id AS "categoryId", (SELECT nextval(pg_get_serial_sequence('orders', 'id'))::int) AS "orderId"
@@ -348,7 +338,7 @@ async function lockCart(tx: Tx, userId: number): Promise<{ lines: LockedLine[]; 
          ORDER BY c.product_id
            FOR UPDATE OF c FOR NO KEY UPDATE OF p`,
   )
-  return { lines: rows, orderId: rows[0]?.orderId ?? 0 }
+  return { lines: locked, orderId: locked[0]?.orderId ?? 0 }
 }
 
 interface Written {
@@ -382,7 +372,7 @@ async function writeOrder(
   idempotency: { key: string | null; fingerprint: string | null },
   message: string,
 ): Promise<Written[]> {
-  return rowsOf<Written>(
+  return rows<Written>(
     tx,
     sql`WITH sold AS (
           UPDATE products p SET stock = p.stock - l.quantity, updated_at = now()

@@ -3,29 +3,21 @@ import { and, asc, count, desc, eq, inArray, sql, type SQL } from 'drizzle-orm'
 import type { AppContext } from '../context.js'
 import type { Queryable, Tx } from '../db/index.js'
 import { pgErrorCode } from '../db/errors.js'
-import { intArray, rows, toDate } from '../db/sql.js'
-import {
-  type Address,
-  type OrderStatus,
-  emptyAddress,
-  orderItems,
-  orderStatuses,
-  orderStatusHistory,
-  orders,
-  products,
-} from '../db/schema.js'
+import { rows, toDate } from '../db/sql.js'
+import { type Address, type OrderStatus, emptyAddress, orderItems, orderStatuses, orderStatusHistory, orders } from '../db/schema.js'
 import { conflict, fieldError, notFound, validation } from '../http/errors.js'
 import type { PageRequest } from '../http/pagination.js'
-import { type StockChange, stockChangeScopes } from '../catalogue/invalidation.js'
 import { refreshProducts } from '../catalogue/service.js'
+import { type StockLine, restock, saleScopes, sellStock } from '../catalogue/stock.js'
+import { type LockedLine, deleteLines, lockLines } from '../cart/checkout.js'
 import {
+  type InsertedNotification,
   type StoredNotification,
-  describe,
+  insertNotification,
   lockUserNotifications,
-  previousNotificationId,
   publishNotifications,
   recordStatusChange,
-  serializeNotification,
+  storedNotification,
 } from '../notifications/service.js'
 import type { AuthUser } from '../auth/guard.js'
 import { PG_INT_MAX } from '../http/schemas.js'
@@ -234,26 +226,7 @@ export async function cancelOrder(ctx: AppContext, actor: AuthUser, orderId: num
         .select({ productId: orderItems.productId, quantity: orderItems.quantity })
         .from(orderItems)
         .where(eq(orderItems.orderId, orderId))
-        .orderBy(asc(orderItems.productId))
-      // Ascending product ids, as order placement locks them: the two can never deadlock.
-      const restocked: StockChange[] = []
-      for (const line of lines) {
-        // Bounded like a stock adjustment: a stock that cannot take the units back refuses the cancellation (409,
-        // the transaction rolls back) rather than overflowing the column.
-        const [row] = await tx
-          .update(products)
-          .set({ stock: sql`${products.stock} + ${line.quantity}`, updatedAt: sql`now()` })
-          .where(and(eq(products.id, line.productId), sql`${products.stock}::bigint + ${line.quantity} <= ${PG_INT_MAX}`))
-          .returning({ categoryId: products.categoryId, stock: products.stock })
-        if (!row) {
-          throw conflict(
-            `Cannot cancel: putting ${line.quantity} units back would take the stock of product ${line.productId} past ${PG_INT_MAX}.`,
-          )
-        }
-        restocked.push({ id: line.productId, categoryId: row.categoryId, before: row.stock - line.quantity, after: row.stock })
-      }
-      // Lists are invalidated only where a product left zero (in_stock lists); the products' entries always.
-      await mark(stockChangeScopes(restocked))
+      await mark(await restock(tx, lines))
       return { ...done, productIds: lines.map((l) => l.productId) }
     }),
   )
@@ -277,19 +250,6 @@ export interface PlaceOrderInput {
   idempotencyKey?: string | undefined
 }
 
-interface CartLine {
-  id: number
-  productId: number
-  quantity: number
-}
-
-/** A cart line with its product as locked: the latest committed stock, which nobody else can change until commit. */
-interface LockedLine extends CartLine {
-  stock: number
-  isActive: boolean
-  categoryId: number
-}
-
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 32)
 
 /**
@@ -297,7 +257,7 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
  * address asked for in the body (null when the profile's is used), hashed separately because a retry after
  * success finds the cart already emptied and can only be compared on the address.
  */
-function fingerprint(lines: CartLine[], address: Address | null): { lines: string; address: string } {
+function fingerprint(lines: readonly StockLine[], address: Address | null): { lines: string; address: string } {
   const normalized = address
     ? [address.line1, address.line2, address.city, address.state, address.postal_code, address.country]
     : null
@@ -310,7 +270,7 @@ function fingerprint(lines: CartLine[], address: Address | null): { lines: strin
 const keyReused = () => conflict('This Idempotency-Key was already used for a different order request.')
 
 /** The order a key already placed, if the request is the same one again; a different request with it is a 409. */
-function replayOf(existing: OrderRow, lines: CartLine[], address: Address | null): OrderRow {
+function replayOf(existing: OrderRow, lines: readonly StockLine[], address: Address | null): OrderRow {
   const now = fingerprint(lines, address)
   const [linesPart, addressPart] = (existing.idempotencyFingerprint ?? '').split('.')
   if (addressPart !== now.address) throw keyReused()
@@ -318,38 +278,14 @@ function replayOf(existing: OrderRow, lines: CartLine[], address: Address | null
   return existing
 }
 
-/**
- * Locks the user's cart lines and their products in ONE statement, in ascending product id: concurrent orders
- * lock products in one order (no deadlock), and two placements by one user serialize on the cart lines (the
- * second sees the cart the first emptied). A locked row is returned as last committed, so every shortage is known
- * here, before anything is written. Products take the lock an UPDATE would (NO KEY UPDATE), so carts and orders
- * referencing them (foreign key checks) are not blocked. The order's id is drawn here too: the notification
- * stored with the order names it, and is written in the same statement as the order. So is the user's notification
- * lock (lockUserNotifications): a one-time filter, taken before any row lock, as a cancellation takes it before
- * restocking, so the two never deadlock.
- */
-async function lockCart(tx: Tx, userId: number): Promise<{ lines: LockedLine[]; orderId: number }> {
-  const locked = await rows<LockedLine & { orderId: number }>(
-    tx,
-    sql`SELECT c.id, c.product_id AS "productId", c.quantity, p.stock, p.is_active AS "isActive",
-               p.category_id AS "categoryId", (SELECT nextval(pg_get_serial_sequence('orders', 'id'))::int) AS "orderId"
-          FROM cart_items c JOIN products p ON p.id = c.product_id
-         WHERE c.user_id = ${userId} AND (SELECT ${lockUserNotifications(userId)}) IS NOT NULL
-         ORDER BY c.product_id
-           FOR UPDATE OF c FOR NO KEY UPDATE OF p`,
-  )
-  return { lines: locked, orderId: locked[0]?.orderId ?? 0 }
-}
-
-interface Written {
+/** One row per item of the order just written, each with the order's and the notification's columns. */
+interface Written extends InsertedNotification {
   orderId: number
   userId: number
   totalPrice: string
   shippingAddress: Address
   createdAt: string | Date
   updatedAt: string | Date
-  notificationId: string
-  previousNotificationId: string
   productId: number
   productName: string
   unitPrice: string
@@ -358,10 +294,11 @@ interface Written {
 }
 
 /**
- * Everything an order writes, as ONE statement (each round trip costs more than the statement): the decrements
- * (still conditional, as a belt: the rows are locked and were checked), the order with its price/name snapshots,
- * address snapshot and total, its first history entry, the owner's notification (with the id of their one before
- * it), and the emptied cart. Returns one row per item with what the answer needs, so nothing is read back.
+ * Everything an order writes, as ONE statement (each round trip costs more than the statement), composed from the
+ * pieces of the features that own the other tables: the catalogue's decrements (`sold`), the order with its
+ * price/name snapshots, address snapshot and total, its first history entry, the owner's notification (`noted`, the
+ * notifications' insert) and the emptied cart (the cart's delete). Returns one row per item with what the answer
+ * needs, so nothing is read back.
  */
 async function writeOrder(
   tx: Tx,
@@ -370,16 +307,11 @@ async function writeOrder(
   lines: LockedLine[],
   requestedAddress: Address | null,
   idempotency: { key: string | null; fingerprint: string | null },
-  message: string,
 ): Promise<Written[]> {
   return rows<Written>(
     tx,
     sql`WITH sold AS (
-          UPDATE products p SET stock = p.stock - l.quantity, updated_at = now()
-            FROM unnest(${intArray(lines.map((l) => l.productId))}::int[], ${intArray(lines.map((l) => l.quantity))}::int[])
-                 AS l(product_id, quantity)
-           WHERE p.id = l.product_id AND p.stock >= l.quantity AND p.is_active
-          RETURNING p.id AS product_id, p.name, p.price, l.quantity
+          ${sellStock(lines)}
         ), placed AS (
           INSERT INTO orders (id, user_id, status, total_price, shipping_address, idempotency_key, idempotency_fingerprint)
           VALUES (${orderId}, ${userId}, 'pending', (SELECT sum(price * quantity) FROM sold),
@@ -395,19 +327,15 @@ async function writeOrder(
         ), history AS (
           INSERT INTO order_status_history (order_id, status, at) SELECT id, 'pending', created_at FROM placed
         ), noted AS (
-          INSERT INTO notifications (user_id, order_id, status, previous_status, message)
-          SELECT user_id, id, 'pending', NULL, ${message} FROM placed
-          RETURNING id, ${previousNotificationId(userId)} AS previous_id
+          ${insertNotification({ orderId, userId, status: 'pending', previousStatus: null })}
         ), emptied AS (
-          DELETE FROM cart_items WHERE id = ANY(${intArray(lines.map((l) => l.id))}::int[])
+          ${deleteLines(lines)}
         )
         SELECT placed.id AS "orderId", placed.user_id AS "userId", placed.total_price::text AS "totalPrice",
                placed.shipping_address AS "shippingAddress", placed.created_at AS "createdAt",
-               placed.updated_at AS "updatedAt", noted.id::text AS "notificationId",
-               noted.previous_id::text AS "previousNotificationId",
-               items.product_id AS "productId", items.product_name AS "productName",
+               placed.updated_at AS "updatedAt", items.product_id AS "productId", items.product_name AS "productName",
                items.unit_price::text AS "unitPrice", (items.unit_price * items.quantity)::text AS subtotal,
-               items.quantity
+               items.quantity, noted.*
           FROM placed, noted, items
          ORDER BY items.product_id`,
   )
@@ -433,7 +361,13 @@ async function placeWithin(tx: Tx, userId: number, input: PlaceOrderInput, mark:
       .where(and(eq(orders.userId, userId), eq(orders.idempotencyKey, key)))
   }
 
-  const { lines, orderId } = await lockCart(tx, userId)
+  const lines = await lockLines<{ orderId: number }>(tx, userId, {
+    // The user's notification lock, before any row lock (a cancellation takes it before restocking: the two never
+    // deadlock), and the order's id, which the notification stored with the order names.
+    first: lockUserNotifications(userId),
+    columns: sql`(SELECT nextval(pg_get_serial_sequence('orders', 'id'))::int) AS "orderId"`,
+  })
+  const orderId = lines[0]?.orderId ?? 0
   if (existing) {
     const row = replayOf(existing, lines, requestedAddress)
     return { order: await serializeOne(tx, row), notification: null, productIds: [] }
@@ -447,14 +381,11 @@ async function placeWithin(tx: Tx, userId: number, input: PlaceOrderInput, mark:
       items: short.map((l) => ({ product_id: l.productId, requested: l.quantity, available: l.isActive ? l.stock : 0 })),
     })
   }
-  // Only products sold out by this order change which lists they are in (in_stock lists): every other list stays
-  // cached, and shows the new stock through the products' own entries.
-  await mark(stockChangeScopes(lines.map((l) => ({ id: l.productId, categoryId: l.categoryId, before: l.stock, after: l.stock - l.quantity }))))
+  await mark(saleScopes(lines))
 
   const print = fingerprint(lines, requestedAddress)
   const idempotency = { key: key ?? null, fingerprint: key !== undefined ? `${print.lines}.${print.address}` : null }
-  const message = describe({ orderId, userId, status: 'pending', previousStatus: null })
-  const written = await writeOrder(tx, userId, orderId, lines, requestedAddress, idempotency, message)
+  const written = await writeOrder(tx, userId, orderId, lines, requestedAddress, idempotency)
   const first = written[0]
   // The rows are locked and were checked above: a missing decrement would be a bug, never a race.
   if (!first || written.length !== lines.length) throw new Error(`order ${orderId}: ${written.length} of ${lines.length} lines sold`)
@@ -481,19 +412,7 @@ async function placeWithin(tx: Tx, userId: number, input: PlaceOrderInput, mark:
     })),
     [{ status: 'pending', at: createdAt.toISOString() }],
   )
-  const notification = serializeNotification({
-    id: Number(first.notificationId),
-    userId,
-    type: 'order.status_changed',
-    orderId: row.id,
-    status: 'pending',
-    previousStatus: null,
-    message,
-    read: false,
-    createdAt,
-  })
-  const stored = { notification, previousId: Number(first.previousNotificationId) }
-  return { order, notification: stored, productIds: lines.map((l) => l.productId) }
+  return { order, notification: storedNotification(first), productIds: lines.map((l) => l.productId) }
 }
 
 /**

@@ -19,7 +19,10 @@ import {
   ProductSchema,
   StockAdjustBody,
 } from './schemas.js'
-import * as catalogue from './service.js'
+import { createCategory, deleteCategory, getCategory, updateCategory } from './categories.js'
+import { type CountSource, listCategories, listProductIds, listProducts } from './lists.js'
+import { createProduct, deleteProduct, getProduct, productTexts, updateProduct } from './products.js'
+import { adjustStock } from './stock.js'
 
 const NoContent = Type.Null({ description: 'No content' })
 const errors = { 400: Detail, 401: Detail, 403: Detail, 404: Detail }
@@ -81,7 +84,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
       const read = await ctx.cache.read(
         `cl:${key}`,
         [scopes.categoryLists],
-        limits.miss(request, async () => json(await catalogue.listCategories(ctx.db, origin, page))),
+        limits.miss(request, async () => json(await listCategories(ctx.db, origin, page))),
       )
       return sendCached(reply, read)
     },
@@ -95,7 +98,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
       const read = await ctx.cache.read(
         `c:${id}`,
         categoryDetailScopes(id),
-        limits.miss(request, async () => json(await catalogue.getCategory(ctx.db, id))),
+        limits.miss(request, async () => json(await getCategory(ctx.db, id))),
       )
       return sendCached(reply, read)
     },
@@ -107,7 +110,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
       ...staff,
       schema: { tags: categoryTags, summary: 'Create a category (staff)', security: bearer, body: CategoryBody, response: { 201: CategorySchema, ...errors } },
     },
-    async (request, reply) => reply.code(201).send(await catalogue.createCategory(ctx, request.body)),
+    async (request, reply) => reply.code(201).send(await createCategory(ctx, request.body)),
   )
 
   app.put(
@@ -116,7 +119,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
       ...staff,
       schema: { tags: categoryTags, summary: 'Replace a category (staff)', security: bearer, params: IdParams, body: CategoryBody, response: { 200: CategorySchema, ...errors } },
     },
-    async (request) => catalogue.updateCategory(ctx, request.params.id, request.body),
+    async (request) => updateCategory(ctx, request.params.id, request.body),
   )
 
   app.patch(
@@ -125,7 +128,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
       ...staff,
       schema: { tags: categoryTags, summary: 'Update a category (staff)', security: bearer, params: IdParams, body: CategoryPatch, response: { 200: CategorySchema, ...errors } },
     },
-    async (request) => catalogue.updateCategory(ctx, request.params.id, request.body),
+    async (request) => updateCategory(ctx, request.params.id, request.body),
   )
 
   app.delete(
@@ -141,7 +144,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
       },
     },
     async (request, reply) => {
-      await catalogue.deleteCategory(ctx, request.params.id)
+      await deleteCategory(ctx, request.params.id)
       return reply.code(204).send(null)
     },
   )
@@ -192,14 +195,14 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
       const plan = listPlan(request, request.query)
       // Counts are cached apart (keyed by filters only), so pages of one filter share theirs; a count's scopes are
       // a subset of its pages' scopes, so whatever makes a count stale makes its pages stale too.
-      const counted: catalogue.CountSource = async (load) => {
+      const counted: CountSource = async (load) => {
         const read = await ctx.cache.read(plan.countKey, plan.countScopes, async () => String(await load()))
         return Number(read.body)
       }
       const read = await ctx.cache.readList(plan.key, plan.scopes, productFamily, {
-        list: limits.miss(request, () => catalogue.listProductIds(ctx.db, plan.origin, plan.list, counted), true),
-        items: (ids) => catalogue.productTexts(ctx.db, ids),
-        whole: limits.miss(request, () => catalogue.listProducts(ctx.db, plan.origin, plan.list), true),
+        list: limits.miss(request, () => listProductIds(ctx.db, plan.origin, plan.list, counted), true),
+        items: (ids) => productTexts(ctx.db, ids),
+        whole: limits.miss(request, () => listProducts(ctx.db, plan.origin, plan.list), true),
       })
       return sendCached(reply, read)
     },
@@ -213,7 +216,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
       const read = await ctx.cache.read(
         `p:${id}`,
         productDetailScopes(id),
-        limits.miss(request, async () => json(await catalogue.getProduct(ctx.db, id))),
+        limits.miss(request, async () => json(await getProduct(ctx.db, id))),
       )
       return sendCached(reply, read)
     },
@@ -225,7 +228,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
       ...staff,
       schema: { tags: productTags, summary: 'Create a product (staff)', security: bearer, body: ProductBody, response: { 201: ProductSchema, ...errors } },
     },
-    async (request, reply) => reply.code(201).send(await catalogue.createProduct(ctx, request.body)),
+    async (request, reply) => reply.code(201).send(await createProduct(ctx, request.body)),
   )
 
   app.put(
@@ -234,7 +237,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
       ...staff,
       schema: { tags: productTags, summary: 'Replace a product (staff)', security: bearer, params: IdParams, body: ProductBody, response: { 200: ProductSchema, ...errors } },
     },
-    async (request) => catalogue.updateProduct(ctx, request.params.id, request.body),
+    async (request) => updateProduct(ctx, request.params.id, request.body),
   )
 
   app.patch(
@@ -243,7 +246,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
       ...staff,
       schema: { tags: productTags, summary: 'Update a product (staff)', security: bearer, params: IdParams, body: ProductPatch, response: { 200: ProductSchema, ...errors } },
     },
-    async (request) => catalogue.updateProduct(ctx, request.params.id, request.body),
+    async (request) => updateProduct(ctx, request.params.id, request.body),
   )
 
   app.delete(
@@ -259,7 +262,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
       },
     },
     async (request, reply) => {
-      await catalogue.deleteProduct(ctx, request.params.id)
+      await deleteProduct(ctx, request.params.id)
       return reply.code(204).send(null)
     },
   )
@@ -277,6 +280,6 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
         response: { 200: ProductSchema, ...errors, 409: Detail },
       },
     },
-    async (request) => catalogue.adjustStock(ctx, request.params.id, request.body.delta),
+    async (request) => adjustStock(ctx, request.params.id, request.body.delta),
   )
 }

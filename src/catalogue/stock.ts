@@ -1,16 +1,20 @@
 import { type SQL, and, eq, sql } from 'drizzle-orm'
+import type { AppContext } from '../context.js'
 import type { Tx } from '../db/index.js'
 import { products } from '../db/schema.js'
 import { intArray } from '../db/sql.js'
-import { conflict } from '../http/errors.js'
+import { ApiError, conflict, notFound } from '../http/errors.js'
 import { PG_INT_MAX } from '../http/schemas.js'
 import { type StockChange, stockChangeScopes } from './invalidation.js'
+import { findProduct, getProduct, refreshProducts } from './products.js'
+import type { ProductOut } from './schemas.js'
 
 /**
- * Stock moved by orders: what a placed order takes (sellStock, a piece of the one statement that places it) and what
- * a cancelled one puts back (restock). With the staff's adjustments and a product's own writes, the catalogue is
- * the only writer of `products.stock`. Each piece says which cache scopes it makes stale; the caller marks them in
- * its transaction (VersionedCache.invalidate) and refreshes the products' entries after commit (refreshProducts).
+ * Stock changes: what a placed order takes (sellStock, a piece of the one statement that places it), what a
+ * cancelled one puts back (restock) and the staff's adjustments (adjustStock). With a product's own create and
+ * update, these are the only writers of `products.stock`. The order's pieces say which cache scopes they make stale;
+ * the order marks them in its transaction (VersionedCache.invalidate) and refreshes the products' entries after
+ * commit (refreshProducts).
  */
 
 /** Units of one product an order holds. */
@@ -68,4 +72,35 @@ export async function restock(tx: Tx, lines: readonly StockLine[]): Promise<stri
     changes.push({ id: line.productId, categoryId: row.categoryId, before: row.stock - line.quantity, after: row.stock })
   }
   return stockChangeScopes(changes)
+}
+
+/** An atomic stock adjustment: the condition and the change are one statement, so concurrent ones never go below 0. */
+export async function adjustStock(ctx: AppContext, id: number, delta: number): Promise<ProductOut> {
+  const product = await ctx.cache.invalidate((mark) =>
+    ctx.db.transaction(async (tx) => {
+      const [row] = await tx
+        .update(products)
+        .set({ stock: sql`${products.stock} + ${delta}`, updatedAt: sql`now()` })
+        .where(
+          and(
+            eq(products.id, id),
+            sql`${products.isActive}`,
+            sql`${products.stock}::bigint + ${delta} BETWEEN 0 AND ${PG_INT_MAX}`,
+          ),
+        )
+        .returning({ categoryId: products.categoryId, stock: products.stock })
+      if (row) {
+        await mark(stockChangeScopes([{ id, categoryId: row.categoryId, before: row.stock - delta, after: row.stock }]))
+        return getProduct(tx, id)
+      }
+      const current = await findProduct(tx, id)
+      if (!current) throw notFound()
+      if (current.stock + delta < 0) {
+        throw conflict(`Not enough stock: ${current.stock} left, cannot remove ${-delta}.`, { stock: current.stock })
+      }
+      throw new ApiError(400, { delta: [`Ensure the resulting stock is less than or equal to ${PG_INT_MAX}.`] })
+    }),
+  )
+  await refreshProducts(ctx, [id])
+  return product
 }

@@ -7,7 +7,7 @@ import { rows, toDate } from '../db/sql.js'
 import { type Address, type OrderStatus, emptyAddress, orderItems, orderStatuses, orderStatusHistory, orders } from '../db/schema.js'
 import { conflict, fieldError, notFound, validation } from '../http/errors.js'
 import type { PageRequest } from '../http/pagination.js'
-import { refreshProducts } from '../catalogue/service.js'
+import { refreshProducts } from '../catalogue/products.js'
 import { type StockLine, restock, saleScopes, sellStock } from '../catalogue/stock.js'
 import { type LockedLine, deleteLines, lockLines } from '../cart/checkout.js'
 import {

@@ -6,7 +6,9 @@ import { fieldError } from '../http/errors.js'
 import { buildPage, pageRequest } from '../http/pagination.js'
 import { Detail, IdParams, Paginated, bearer as security } from '../http/schemas.js'
 import { OrderListQuery, OrderSchema, PlaceOrderBody, StatusBody, StockConflict } from './schemas.js'
-import * as service from './service.js'
+import { MAX_IDEMPOTENCY_KEY_LENGTH, placeOrder } from './placing.js'
+import { getOrder, listOrders } from './reading.js'
+import { cancelOrder, changeStatus } from './status.js'
 
 const tags = ['orders']
 const errors = { 401: Detail, 403: Detail, 404: Detail, 409: Detail }
@@ -17,8 +19,8 @@ function idempotencyKey(header: string | string[] | undefined): string | undefin
   if (header === undefined) return undefined
   const key = Array.isArray(header) ? header.join(',') : header
   if (!key.trim()) throw fieldError(IDEMPOTENCY_HEADER, 'This field may not be blank.')
-  if (key.length > service.MAX_IDEMPOTENCY_KEY_LENGTH) {
-    throw fieldError(IDEMPOTENCY_HEADER, `Ensure this field has no more than ${service.MAX_IDEMPOTENCY_KEY_LENGTH} characters.`)
+  if (key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+    throw fieldError(IDEMPOTENCY_HEADER, `Ensure this field has no more than ${MAX_IDEMPOTENCY_KEY_LENGTH} characters.`)
   }
   return key
 }
@@ -56,7 +58,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asyn
     },
     async (request, reply) => {
       const address = request.body?.shipping_address
-      const { order, replayed } = await service.placeOrder(ctx, currentUser(request).id, {
+      const { order, replayed } = await placeOrder(ctx, currentUser(request).id, {
         shippingAddress: address && { ...emptyAddress, ...address },
         idempotencyKey: idempotencyKey(request.headers['idempotency-key']),
       })
@@ -79,7 +81,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asyn
     },
     async (request) => {
       const page = pageRequest(request.query)
-      const { count, results } = await service.listOrders(ctx.db, currentUser(request), request.query, page)
+      const { count, results } = await listOrders(ctx.db, currentUser(request), request.query, page)
       return buildPage(request, page, count, results)
     },
   )
@@ -87,7 +89,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asyn
   app.get(
     '/orders/:id',
     { ...user, schema: { tags, security, summary: 'One order', params: IdParams, response: { 200: OrderSchema, ...errors } } },
-    async (request) => service.getOrder(ctx.db, currentUser(request), request.params.id),
+    async (request) => getOrder(ctx.db, currentUser(request), request.params.id),
   )
 
   app.patch(
@@ -104,7 +106,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asyn
         response: { 200: OrderSchema, ...errors },
       },
     },
-    async (request) => service.changeStatus(ctx, currentUser(request), request.params.id, request.body.status),
+    async (request) => changeStatus(ctx, currentUser(request), request.params.id, request.body.status),
   )
 
   app.post(
@@ -119,6 +121,6 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asyn
         response: { 200: OrderSchema, ...errors },
       },
     },
-    async (request) => service.cancelOrder(ctx, currentUser(request), request.params.id),
+    async (request) => cancelOrder(ctx, currentUser(request), request.params.id),
   )
 }

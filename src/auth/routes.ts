@@ -1,11 +1,9 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { AppContext } from '../context.js'
-import { currentUser } from './guard.js'
+import { accountGone, currentUser } from './guard.js'
 import { buildPage, pageRequest } from '../http/pagination.js'
 import { Detail, IdParams, PageQuery, Paginated, bearer } from '../http/schemas.js'
 import { forbidden } from '../http/errors.js'
-import { users } from '../db/schema.js'
-import { asc, count, sql } from 'drizzle-orm'
 import {
   AccountPatch,
   AccountSchema,
@@ -19,7 +17,8 @@ import {
   UserSchema,
   VerifyBody,
 } from './schemas.js'
-import * as auth from './service.js'
+import { getAccount, listAccounts, register, serializeAccount, serializeUser, updateAccount, updateProfile } from './accounts.js'
+import { changePassword, login, logout, refresh, revokeSessions, verify } from './credentials.js'
 
 const tags = ['auth']
 const unauthorized = { 401: Detail }
@@ -28,7 +27,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
   app.post(
     '/auth/register',
     { schema: { tags, summary: 'Create an account', body: RegisterBody, response: { 201: UserSchema } } },
-    async (request, reply) => reply.code(201).send(await auth.register(ctx, request.body)),
+    async (request, reply) => reply.code(201).send(await register(ctx, request.body)),
   )
 
   app.post(
@@ -37,20 +36,20 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
       config: { rateLimitScope: 'credentials' },
       schema: { tags, summary: 'Obtain an access and refresh token pair', body: TokenBody, response: { 200: TokenPair, ...unauthorized } },
     },
-    async (request) => auth.login(ctx, request.body.email, request.body.password),
+    async (request) => login(ctx, request.body.email, request.body.password),
   )
 
   app.post(
     '/auth/token/refresh',
     { schema: { tags, summary: 'Rotate a refresh token', body: RefreshBody, response: { 200: TokenPair, ...unauthorized } } },
-    async (request) => auth.refresh(ctx, request.body.refresh),
+    async (request) => refresh(ctx, request.body.refresh),
   )
 
   app.post(
     '/auth/token/verify',
     { schema: { tags, summary: 'Check a token', body: VerifyBody, response: { 200: Type.Object({}), ...unauthorized } } },
     async (request) => {
-      await auth.verify(ctx, request.body.token)
+      await verify(ctx, request.body.token)
       return {}
     },
   )
@@ -62,7 +61,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
       schema: { tags, summary: 'Blacklist a refresh token', security: bearer, body: RefreshBody, response: { ...unauthorized } },
     },
     async (request, reply) => {
-      await auth.logout(ctx, currentUser(request).id, request.body.refresh)
+      await logout(ctx, currentUser(request).id, request.body.refresh)
       return reply.code(205).send(undefined as never)
     },
   )
@@ -70,7 +69,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
   app.get(
     '/me',
     { onRequest: app.guards.user, schema: { tags, summary: 'Your profile', security: bearer, response: { 200: UserSchema, ...unauthorized } } },
-    async (request) => auth.serializeUser(await auth.getUser(ctx.db, currentUser(request).id)),
+    async (request) => serializeUser(await getAccount(ctx.db, currentUser(request).id, accountGone)),
   )
 
   app.patch(
@@ -79,7 +78,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
       onRequest: app.guards.user,
       schema: { tags, summary: 'Update your profile', security: bearer, body: ProfilePatch, response: { 200: UserSchema, ...unauthorized } },
     },
-    async (request) => auth.updateProfile(ctx, currentUser(request).id, request.body),
+    async (request) => updateProfile(ctx.db, currentUser(request).id, request.body),
   )
 
   app.post(
@@ -89,7 +88,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
       schema: { tags, summary: 'Change your password (revokes every session)', security: bearer, body: PasswordChange, response: { ...unauthorized } },
     },
     async (request, reply) => {
-      await auth.changePassword(ctx, currentUser(request).id, request.body.old_password, request.body.new_password)
+      await changePassword(ctx, currentUser(request).id, request.body.old_password, request.body.new_password)
       return reply.code(204).send(undefined as never)
     },
   )
@@ -114,7 +113,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
       const user = currentUser(request)
       const target = request.body.user_id ?? user.id
       if (target !== user.id && !user.isStaff) throw forbidden()
-      await auth.revokeSessions(ctx, target)
+      await revokeSessions(ctx, target)
       return reply.code(204).send(undefined as never)
     },
   )
@@ -134,14 +133,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
     },
     async (request) => {
       const page = pageRequest(request.query)
-      const where = request.query.search
-        ? sql`lower(${users.email}) LIKE ${`%${request.query.search.toLowerCase().replace(/[\\%_]/g, '\\$&')}%`}`
-        : undefined
-      const [rows, [total]] = await Promise.all([
-        ctx.db.select().from(users).where(where).orderBy(asc(users.id)).limit(page.limit).offset(page.offset),
-        ctx.db.select({ n: count() }).from(users).where(where),
-      ])
-      return buildPage(request, page, total?.n ?? 0, rows.map(auth.serializeAccount))
+      const { count, results } = await listAccounts(ctx.db, page, request.query.search)
+      return buildPage(request, page, count, results)
     },
   )
 
@@ -151,7 +144,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
       onRequest: app.guards.staff,
       schema: { tags: staffTags, summary: 'One account (staff)', security: bearer, params: IdParams, response: { 200: AccountSchema, ...unauthorized, 403: Detail, 404: Detail } },
     },
-    async (request) => auth.serializeAccount(await auth.getAccount(ctx.db, request.params.id)),
+    async (request) => serializeAccount(await getAccount(ctx.db, request.params.id)),
   )
 
   app.patch(
@@ -167,6 +160,6 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
         response: { 200: AccountSchema, ...unauthorized, 403: Detail, 404: Detail },
       },
     },
-    async (request) => auth.serializeAccount(await auth.updateAccount(ctx, request.params.id, request.body)),
+    async (request) => serializeAccount(await updateAccount(ctx, request.params.id, request.body)),
   )
 }

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest, RouteOptions, onRequestHookHandle
 import rateLimit from '@fastify/rate-limit'
 import { Redis } from 'ioredis'
 import ipaddr from 'ipaddr.js'
-import { findUserByEmail } from '../auth/service.js'
+import { findUserByEmail } from '../auth/accounts.js'
 import type { AppContext } from '../context.js'
 import type { RateLimitScope } from '../config/index.js'
 import { ApiError } from './errors.js'

@@ -1,7 +1,7 @@
 import type { AppContext } from '../context.js'
 import type { ControlHandler } from '../db/datadir.js'
 import { passwordProblems } from '../auth/passwords.js'
-import { upsertStaff } from '../auth/service.js'
+import { upsertStaff } from '../auth/accounts.js'
 
 /**
  * What the embedded server does for a CLI that finds the data folder held by it (src/cli/open.ts): createadmin

@@ -2,6 +2,7 @@ import { and, eq, isNull, sql } from 'drizzle-orm'
 import { refreshTokens, users } from '../db/schema.js'
 import type { Db, Queryable } from '../db/index.js'
 import { ApiError, fieldError, notFound, tokenNotValid, validation } from '../http/errors.js'
+import type { AccountOf } from '../http/ratelimit.js'
 import { type UserRow, findUserByEmail, getAccount, lockUser, revokeAll } from './accounts.js'
 import { accountGone } from './guard.js'
 import { type PasswordHasher, passwordProblems } from './passwords.js'
@@ -147,4 +148,25 @@ export async function changePassword(
     await revokeAll(tx, userId)
   })
   await ctx.sessions.revoked(userId)
+}
+
+/**
+ * Which account a throttled credential request acts on: the signed-in user (password change), the refresh token's
+ * user, or the email's account. A login's email is resolved the way login resolves it (PostgreSQL's lower(), which
+ * folds more than JavaScript's toLowerCase(): `İ` is `i` to it), so no spelling of an address gets a throttle of its
+ * own; only an address with no account is counted by its text. A registration counts by the address it asks for,
+ * account or not.
+ */
+export function rateLimitedAccount(ctx: { db: Queryable; tokens: TokenService }): AccountOf {
+  return async (scope, request) => {
+    const body = request.body as Record<string, unknown> | null | undefined
+    if (scope === 'password') return request.user ? `user:${request.user.id}` : undefined
+    if (scope === 'refresh') {
+      const claims = typeof body?.refresh === 'string' ? ctx.tokens.verify(body.refresh, 'refresh') : null
+      return claims ? `user:${claims.user_id}` : undefined
+    }
+    if (typeof body?.email !== 'string') return undefined
+    const user = scope === 'token' ? await findUserByEmail(ctx.db, body.email) : undefined
+    return user ? `user:${user.id}` : `email:${body.email.trim().toLowerCase()}`
+  }
 }

@@ -1,5 +1,6 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { AppContext } from '../context.js'
+import type { Db } from '../db/index.js'
+import type { Auth } from './index.js'
 import { accountGone, currentUser } from './guard.js'
 import { buildPage, pageRequest } from '../http/pagination.js'
 import { Detail, IdParams, PageQuery, Paginated, bearer } from '../http/schemas.js'
@@ -23,17 +24,17 @@ import { changePassword, login, logout, refresh, revokeSessions, verify } from '
 const tags = ['auth']
 const unauthorized = { 401: Detail }
 
-export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
+export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: Pick<Auth, 'tokens' | 'hasher' | 'sessions'> & { db: Db } }> = async (app, { ctx }) => {
   app.post(
     '/auth/register',
-    { schema: { tags, summary: 'Create an account', body: RegisterBody, response: { 201: UserSchema } } },
+    { config: { rateLimitScope: 'register' }, schema: { tags, summary: 'Create an account', body: RegisterBody, response: { 201: UserSchema } } },
     async (request, reply) => reply.code(201).send(await register(ctx, request.body)),
   )
 
   app.post(
     '/auth/token',
     {
-      config: { rateLimitScope: 'credentials' },
+      config: { rateLimitScope: 'token' },
       schema: { tags, summary: 'Obtain an access and refresh token pair', body: TokenBody, response: { 200: TokenPair, ...unauthorized } },
     },
     async (request) => login(ctx, request.body.email, request.body.password),
@@ -41,7 +42,10 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
 
   app.post(
     '/auth/token/refresh',
-    { schema: { tags, summary: 'Rotate a refresh token', body: RefreshBody, response: { 200: TokenPair, ...unauthorized } } },
+    {
+      config: { rateLimitScope: 'refresh' },
+      schema: { tags, summary: 'Rotate a refresh token', body: RefreshBody, response: { 200: TokenPair, ...unauthorized } },
+    },
     async (request) => refresh(ctx, request.body.refresh),
   )
 
@@ -85,6 +89,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
     '/me/password',
     {
       onRequest: app.guards.user,
+      config: { rateLimitScope: 'password' },
       schema: { tags, summary: 'Change your password (revokes every session)', security: bearer, body: PasswordChange, response: { ...unauthorized } },
     },
     async (request, reply) => {

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { AppContext } from '../context.js'
+import type { Db } from '../db/index.js'
 import { currentUser } from '../auth/guard.js'
 import { Detail, IdParams, bearer as security } from '../http/schemas.js'
 import { AddItemBody, CartSchema, UpdateItemBody } from './schemas.js'
@@ -8,7 +8,7 @@ import * as cart from './service.js'
 const tags = ['cart']
 const errors = { 401: Detail, 404: Detail }
 
-export const cartRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
+export const cartRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db } }> = async (app, { ctx }) => {
   // Authentication before validation: an anonymous request is 401 whatever its body.
   app.addHook('onRequest', app.guards.user)
 

@@ -1,6 +1,6 @@
 import { eq, sql } from 'drizzle-orm'
-import type { AppContext } from '../context.js'
-import type { Queryable } from '../db/index.js'
+import type { VersionedCache } from '../cache/index.js'
+import type { Db, Queryable } from '../db/index.js'
 import { categories } from '../db/schema.js'
 import { isForeignKeyViolation, isUniqueViolation } from '../db/errors.js'
 import { conflict, notFound, validation, type FieldErrors } from '../http/errors.js'
@@ -38,7 +38,7 @@ async function guardCategoryName<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-export async function createCategory(ctx: AppContext, input: Required<Pick<CategoryInput, 'name'>> & CategoryInput): Promise<CategoryOut> {
+export async function createCategory(ctx: { db: Db; cache: VersionedCache }, input: Required<Pick<CategoryInput, 'name'>> & CategoryInput): Promise<CategoryOut> {
   const errors: FieldErrors = {}
   const name = trimmedName(input.name, errors)!
   throwIfInvalid(errors)
@@ -53,7 +53,7 @@ export async function createCategory(ctx: AppContext, input: Required<Pick<Categ
   )
 }
 
-export async function updateCategory(ctx: AppContext, id: number, input: CategoryInput): Promise<CategoryOut> {
+export async function updateCategory(ctx: { db: Db; cache: VersionedCache }, id: number, input: CategoryInput): Promise<CategoryOut> {
   const errors: FieldErrors = {}
   const name = trimmedName(input.name, errors)
   throwIfInvalid(errors)
@@ -78,7 +78,7 @@ export async function updateCategory(ctx: AppContext, id: number, input: Categor
   )
 }
 
-export async function deleteCategory(ctx: AppContext, id: number): Promise<void> {
+export async function deleteCategory(ctx: { db: Db; cache: VersionedCache }, id: number): Promise<void> {
   try {
     await ctx.cache.invalidate(async (mark) => {
       await mark(categoryWriteScopes(id, false))

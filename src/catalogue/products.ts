@@ -1,6 +1,6 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
-import type { AppContext } from '../context.js'
-import type { Queryable, Tx } from '../db/index.js'
+import type { VersionedCache } from '../cache/index.js'
+import type { Db, Queryable, Tx } from '../db/index.js'
 import { categories, orderItems, products } from '../db/schema.js'
 import { isForeignKeyViolation } from '../db/errors.js'
 import { notFound, validation, type FieldErrors } from '../http/errors.js'
@@ -62,7 +62,7 @@ export async function productTexts(db: Queryable, ids: readonly string[]): Promi
 }
 
 /** Refills the cached texts of products just written (after commit), so list and detail reads keep hitting. */
-export function refreshProducts(ctx: AppContext, ids: readonly number[]): Promise<void> {
+export function refreshProducts(ctx: { db: Db; cache: VersionedCache }, ids: readonly number[]): Promise<void> {
   return ctx.cache.refreshItems(ids.map(String), productFamily, (missing) => productTexts(ctx.db, missing))
 }
 
@@ -131,7 +131,7 @@ const factColumns = {
   description: products.description,
 }
 
-export async function createProduct(ctx: AppContext, input: ProductInput & { name: string; category_id: number }): Promise<ProductOut> {
+export async function createProduct(ctx: { db: Db; cache: VersionedCache }, input: ProductInput & { name: string; category_id: number }): Promise<ProductOut> {
   const values = await productValues(ctx.db, input)
   return guardCategoryRef(input, () =>
     ctx.cache.invalidate((mark) =>
@@ -158,7 +158,7 @@ async function lockProduct(tx: Tx, id: number): Promise<ProductFacts> {
   return before
 }
 
-export async function updateProduct(ctx: AppContext, id: number, input: ProductInput): Promise<ProductOut> {
+export async function updateProduct(ctx: { db: Db; cache: VersionedCache }, id: number, input: ProductInput): Promise<ProductOut> {
   const values = await productValues(ctx.db, input)
   const product = await guardCategoryRef(input, () =>
     ctx.cache.invalidate((mark) =>
@@ -183,7 +183,7 @@ export async function updateProduct(ctx: AppContext, id: number, input: ProductI
  * is deleted. Its row is locked first: an order placed meanwhile (which decrements, hence locks, the row before it
  * inserts its items) either committed before, and its items are seen, or waits until after.
  */
-export async function deleteProduct(ctx: AppContext, id: number): Promise<'deleted' | 'retired'> {
+export async function deleteProduct(ctx: { db: Db; cache: VersionedCache }, id: number): Promise<'deleted' | 'retired'> {
   return ctx.cache.invalidate((mark) =>
     ctx.db.transaction(async (tx) => {
       await mark(productChangeScopes(id, await lockProduct(tx, id), null))

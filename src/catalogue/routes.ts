@@ -1,7 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { AppContext } from '../context.js'
-import type { CachedRead } from '../cache/index.js'
+import type { CachedRead, VersionedCache } from '../cache/index.js'
+import type { Config } from '../config/index.js'
+import type { Db } from '../db/index.js'
 import { type PageOrigin, pageRequest } from '../http/pagination.js'
 import { Detail, IdParams, Paginated, bearer } from '../http/schemas.js'
 import { ReadLimits } from '../http/readlimits.js'
@@ -56,7 +57,7 @@ interface ListPlan {
 /** Distinct raw list URLs remembered; past that the oldest go first (a crawler's long tail only costs re-parsing). */
 const MAX_PLANS = 2_000
 
-export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
+export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: VersionedCache; config: Config } }> = async (app, { ctx }) => {
   const staff = { onRequest: app.guards.staff }
   const json = (value: unknown) => JSON.stringify(value)
   // Every loader below runs only on a cache miss: that is what is charged and, for lists, queued.

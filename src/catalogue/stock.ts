@@ -1,6 +1,6 @@
 import { type SQL, and, eq, sql } from 'drizzle-orm'
-import type { AppContext } from '../context.js'
-import type { Tx } from '../db/index.js'
+import type { VersionedCache } from '../cache/index.js'
+import type { Db, Tx } from '../db/index.js'
 import { products } from '../db/schema.js'
 import { intArray } from '../db/sql.js'
 import { ApiError, conflict, notFound } from '../http/errors.js'
@@ -75,7 +75,7 @@ export async function restock(tx: Tx, lines: readonly StockLine[]): Promise<stri
 }
 
 /** An atomic stock adjustment: the condition and the change are one statement, so concurrent ones never go below 0. */
-export async function adjustStock(ctx: AppContext, id: number, delta: number): Promise<ProductOut> {
+export async function adjustStock(ctx: { db: Db; cache: VersionedCache }, id: number, delta: number): Promise<ProductOut> {
   const product = await ctx.cache.invalidate((mark) =>
     ctx.db.transaction(async (tx) => {
       const [row] = await tx

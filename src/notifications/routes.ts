@@ -1,9 +1,12 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import { Gauge } from 'prom-client'
-import type { AppContext } from '../context.js'
+import type { Config } from '../config/index.js'
+import type { Queryable } from '../db/index.js'
+import type { PubSub } from '../pubsub/index.js'
 import { type AuthUser, bearerToken, currentUser } from '../auth/guard.js'
+import type { SessionDirectory } from '../auth/sessions.js'
 import { buildPage, pageRequest } from '../http/pagination.js'
 import { BigIdParams, Detail, PageQuery, Paginated, Timestamp, bearer as security } from '../http/schemas.js'
 import { notFound } from '../http/errors.js'
@@ -41,7 +44,16 @@ without a valid access token the socket is closed with 4401, as it is when the t
 server instance: a new one past it closes their oldest with 4429 "Too many sockets for this user" (do not reconnect
 that one). 1013 (too slow) and 1011 (server error) mean: reconnect with \`since\`. A plain GET answers 426.`
 
-export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
+/** What the notification routes and streams use. */
+export interface NotificationsContext {
+  db: Queryable
+  pubsub: PubSub
+  sessions: Pick<SessionDirectory, 'onRevoked'>
+  config: Pick<Config, 'wsPingIntervalMs' | 'wsMaxSocketsPerUser' | 'dbPoolSize'>
+  log: FastifyBaseLogger
+}
+
+export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: NotificationsContext }> = async (app, { ctx }) => {
   app.get(
     '/api/v1/notifications',
     {
@@ -126,7 +138,7 @@ export interface StreamSpec {
 }
 
 /** Registers the stream's route and its hub: one channel subscription per instance, revocations, resync, shutdown. */
-export async function serveStream(app: FastifyInstance, ctx: AppContext, spec: StreamSpec): Promise<SocketHub> {
+export async function serveStream(app: FastifyInstance, ctx: NotificationsContext, spec: StreamSpec): Promise<SocketHub> {
   const hub = new SocketHub(ctx.config.wsPingIntervalMs, ctx.log, ctx.config.wsMaxSocketsPerUser, spec.audience)
   new Gauge({
     name: spec.gauge.name,

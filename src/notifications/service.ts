@@ -1,8 +1,8 @@
 import { type SQL, and, asc, count, desc, eq, gt, max, not, sql } from 'drizzle-orm'
-import type { AppContext } from '../context.js'
 import type { Queryable } from '../db/index.js'
 import { type OrderStatus, notifications, orderStatuses } from '../db/schema.js'
 import { rows, toDate } from '../db/sql.js'
+import type { PubSub } from '../pubsub/index.js'
 
 export interface NotificationOut {
   id: number
@@ -127,7 +127,7 @@ export async function recordStatusChange(tx: Queryable, change: StatusChange): P
  * the user's notification before it, so that a socket sends one user's notifications in id order, without gaps,
  * whichever instance published them and whatever overtook what on the way (NotificationSocket.deliver).
  */
-export async function publishNotifications(ctx: AppContext, userId: number, items: StoredNotification[]): Promise<void> {
+export async function publishNotifications(ctx: { pubsub: PubSub }, userId: number, items: StoredNotification[]): Promise<void> {
   for (const { notification, previousId } of [...items].sort((a, b) => a.notification.id - b.notification.id)) {
     const message: PublishedNotification = { user_id: userId, previous_id: previousId, notification }
     await ctx.pubsub.publish(NOTIFICATIONS_CHANNEL, JSON.stringify(message))

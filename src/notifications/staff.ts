@@ -1,11 +1,10 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { asc, gt, max } from 'drizzle-orm'
-import type { AppContext } from '../context.js'
 import type { Queryable } from '../db/index.js'
 import { notifications } from '../db/schema.js'
 import { OrderStatusSchema, Timestamp } from '../http/schemas.js'
 import { CloseCode } from './protocol.js'
-import { serveStream } from './routes.js'
+import { type NotificationsContext, serveStream } from './routes.js'
 import { type NotificationOut, serializeNotification } from './service.js'
 import { type Frame, StaffSocket } from './sockets.js'
 
@@ -59,7 +58,7 @@ Send \`{"type": "ping"}\` for \`{"type": "pong"}\`. A plain GET answers 426.`
  * machinery as /ws/notifications (serveStream), so anything that stream learns (a resync after a pub/sub outage, a
  * socket cap) reaches this one with it.
  */
-export const staffStreamRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
+export const staffStreamRoutes: FastifyPluginAsyncTypebox<{ ctx: NotificationsContext }> = async (app, { ctx }) => {
   await serveStream(app, ctx, {
     url: STAFF_STREAM_PATH,
     schema: {

@@ -1,7 +1,9 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { FastifyInstance } from 'fastify'
-import type { AppContext } from '../context.js'
+import type { VersionedCache } from '../cache/index.js'
+import type { Database } from '../db/index.js'
+import type { PubSub } from '../pubsub/index.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -24,7 +26,7 @@ async function check(probe: () => Promise<void>): Promise<string> {
  * Request counts and latencies of every route, by route pattern, and the cache's counters. Installed on the root
  * instance, before the routes: a hook inside an encapsulated plugin would see only that plugin's routes.
  */
-export function installRequestMetrics(app: FastifyInstance, ctx: AppContext, registry: Registry): void {
+export function installRequestMetrics(app: FastifyInstance, cache: VersionedCache, registry: Registry): void {
   const requests = new Counter({
     name: 'http_requests_total',
     help: 'HTTP requests by method, route and status',
@@ -44,7 +46,7 @@ export function installRequestMetrics(app: FastifyInstance, ctx: AppContext, reg
       help: `Catalogue cache ${kind} since start`,
       registers: [registry],
       collect() {
-        this.set(ctx.cache.stats[kind])
+        this.set(cache.stats[kind])
       },
     })
   }
@@ -69,7 +71,10 @@ export function installRequestMetrics(app: FastifyInstance, ctx: AppContext, reg
 }
 
 /** Health probes and the Prometheus endpoint. The registry is per app, so several apps in one process never mix counts. */
-export const opsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; registry: Registry }> = async (app, { ctx, registry }) => {
+export const opsRoutes: FastifyPluginAsyncTypebox<{
+  ctx: { database: Database; cache: VersionedCache; pubsub: PubSub }
+  registry: Registry
+}> = async (app, { ctx, registry }) => {
   app.get('/health/live', { schema: { tags: ['operations'], response: { 200: Health } } }, async () => ({ status: 'ok' }))
 
   app.get(

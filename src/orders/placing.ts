@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto'
 import { and, eq, sql } from 'drizzle-orm'
-import type { AppContext } from '../context.js'
-import type { Tx } from '../db/index.js'
+import type { VersionedCache } from '../cache/index.js'
+import type { Db, Tx } from '../db/index.js'
+import type { PubSub } from '../pubsub/index.js'
 import { pgErrorCode } from '../db/errors.js'
 import { rows, toDate } from '../db/sql.js'
 import { type Address, emptyAddress, orders } from '../db/schema.js'
@@ -197,7 +198,9 @@ async function placeWithin(tx: Tx, userId: number, input: PlaceOrderInput, mark:
  * Places the user's cart as one order, all or nothing. Returns `replayed` when an Idempotency-Key matched an order
  * placed before (nothing was changed then).
  */
-export async function placeOrder(ctx: AppContext, userId: number, input: PlaceOrderInput): Promise<{ order: OrderOut; replayed: boolean }> {
+export async function placeOrder(
+  ctx: { db: Db; cache: VersionedCache; pubsub: PubSub },
+  userId: number, input: PlaceOrderInput): Promise<{ order: OrderOut; replayed: boolean }> {
   let placed: Placed
   try {
     placed = await ctx.cache.invalidate((mark) => ctx.db.transaction((tx) => placeWithin(tx, userId, input, mark)))

@@ -1,5 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { AppContext } from '../context.js'
+import type { VersionedCache } from '../cache/index.js'
+import type { Db } from '../db/index.js'
+import type { PubSub } from '../pubsub/index.js'
 import { currentUser } from '../auth/guard.js'
 import { emptyAddress } from '../db/schema.js'
 import { fieldError } from '../http/errors.js'
@@ -25,7 +27,7 @@ function idempotencyKey(header: string | string[] | undefined): string | undefin
   return key
 }
 
-export const ordersRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
+export const ordersRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: VersionedCache; pubsub: PubSub } }> = async (app, { ctx }) => {
   // Authentication runs before validation, so an anonymous or non-staff request is refused whatever its body.
   const user = { onRequest: app.guards.user }
   const staff = { onRequest: app.guards.staff }

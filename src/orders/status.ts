@@ -1,6 +1,7 @@
 import { and, eq, sql } from 'drizzle-orm'
-import type { AppContext } from '../context.js'
-import type { Tx } from '../db/index.js'
+import type { VersionedCache } from '../cache/index.js'
+import type { Db, Tx } from '../db/index.js'
+import type { PubSub } from '../pubsub/index.js'
 import { type OrderStatus, orderItems, orderStatuses, orderStatusHistory, orders } from '../db/schema.js'
 import { conflict, notFound } from '../http/errors.js'
 import { refreshProducts } from '../catalogue/products.js'
@@ -66,13 +67,13 @@ async function changeWithin(
   throw conflict('The order is being changed by another request; try again.')
 }
 
-async function finish(ctx: AppContext, result: { row: OrderRow; notification: StoredNotification }): Promise<OrderOut> {
+async function finish(ctx: { db: Db; pubsub: PubSub }, result: { row: OrderRow; notification: StoredNotification }): Promise<OrderOut> {
   await publishNotifications(ctx, result.row.userId, [result.notification])
   return serializeOne(ctx.db, result.row)
 }
 
 /** Cancels a pending order and puts its stock back, atomically, with the catalogue cache invalidated around it. */
-export async function cancelOrder(ctx: AppContext, actor: AuthUser, orderId: number): Promise<OrderOut> {
+export async function cancelOrder(ctx: { db: Db; cache: VersionedCache; pubsub: PubSub }, actor: AuthUser, orderId: number): Promise<OrderOut> {
   const result = await ctx.cache.invalidate((mark) =>
     ctx.db.transaction(async (tx) => {
       const done = await changeWithin(tx, actor, orderId, 'cancelled')
@@ -89,7 +90,7 @@ export async function cancelOrder(ctx: AppContext, actor: AuthUser, orderId: num
 }
 
 /** Staff moves an order along pending → shipped → delivered; cancelling goes through `cancelOrder` (restock). */
-export async function changeStatus(ctx: AppContext, actor: AuthUser, orderId: number, to: OrderStatus): Promise<OrderOut> {
+export async function changeStatus(ctx: { db: Db; cache: VersionedCache; pubsub: PubSub }, actor: AuthUser, orderId: number, to: OrderStatus): Promise<OrderOut> {
   if (to === 'cancelled') return cancelOrder(ctx, actor, orderId)
   const result = await ctx.db.transaction((tx) => changeWithin(tx, actor, orderId, to))
   return finish(ctx, result)

@@ -1,5 +1,5 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { AppContext } from '../context.js'
+import type { Queryable } from '../db/index.js'
 import { LOW_STOCK_MAX, orderStatuses } from '../db/schema.js'
 import { fieldError } from '../http/errors.js'
 import { Detail, Money, Timestamp, bearer as security } from '../http/schemas.js'
@@ -29,7 +29,7 @@ const StockStatsSchema = Type.Object({
 })
 
 /** The staff overview's figures; each is an index range scan, cheap at any catalogue and order count. */
-export const statsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
+export const statsRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Queryable } }> = async (app, { ctx }) => {
   const staff = { onRequest: app.guards.staff }
 
   app.get(

@@ -1,7 +1,7 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { asc, gt, max } from 'drizzle-orm'
 import type { Queryable } from '../db/index.js'
-import { notifications } from '../db/schema.js'
+import { type OrderStatus, notifications, orderStatuses } from '../db/schema.js'
 import { OrderStatusSchema, Timestamp } from '../http/schemas.js'
 import { CloseCode } from './protocol.js'
 import { type NotificationsContext, serveStream } from './routes.js'
@@ -18,7 +18,8 @@ export const StaffMessage = Type.Object(
       id: Type.Integer({ description: 'the notification id: pass the last one seen as `since` when reconnecting' }),
       order_id: Type.Integer(),
       status: OrderStatusSchema,
-      previous_status: Type.Union([OrderStatusSchema, Type.Null()]),
+      // Written out as OpenAPI 3.0 says "nullable": a union with Type.Null() reaches the document as a null "object".
+      previous_status: Type.Unsafe<OrderStatus | null>({ type: 'string', enum: [...orderStatuses, null], nullable: true }),
       message: Type.String(),
       created_at: Timestamp,
     }),

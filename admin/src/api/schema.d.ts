@@ -3323,7 +3323,8 @@ export interface paths {
                                 id: number;
                                 order_id: number;
                                 status: "pending" | "shipped" | "delivered" | "cancelled";
-                                previous_status: ("pending" | "shipped" | "delivered" | "cancelled") | (never | null);
+                                /** @enum {string|null} */
+                                previous_status: "pending" | "shipped" | "delivered" | "cancelled" | null;
                                 message: string;
                                 /** Format: date-time */
                                 created_at: string;

@@ -27,7 +27,7 @@ const unauthorized = { 401: Detail }
 export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: Pick<Auth, 'tokens' | 'hasher' | 'sessions'> & { db: Db } }> = async (app, { ctx }) => {
   app.post(
     '/auth/register',
-    { config: { rateLimitScope: 'register' }, schema: { tags, summary: 'Create an account', body: RegisterBody, response: { 201: UserSchema } } },
+    { config: { rateLimitScope: 'register' }, schema: { tags, operationId: 'register', summary: 'Create an account', body: RegisterBody, response: { 201: UserSchema } } },
     async (request, reply) => reply.code(201).send(await register(ctx, request.body)),
   )
 
@@ -35,7 +35,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: Pick<Auth, 'tokens' | 
     '/auth/token',
     {
       config: { rateLimitScope: 'token' },
-      schema: { tags, summary: 'Obtain an access and refresh token pair', body: TokenBody, response: { 200: TokenPair, ...unauthorized } },
+      schema: { tags, operationId: 'obtainToken', summary: 'Obtain an access and refresh token pair', body: TokenBody, response: { 200: TokenPair, ...unauthorized } },
     },
     async (request) => login(ctx, request.body.email, request.body.password),
   )
@@ -44,14 +44,14 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: Pick<Auth, 'tokens' | 
     '/auth/token/refresh',
     {
       config: { rateLimitScope: 'refresh' },
-      schema: { tags, summary: 'Rotate a refresh token', body: RefreshBody, response: { 200: TokenPair, ...unauthorized } },
+      schema: { tags, operationId: 'refreshToken', summary: 'Rotate a refresh token', body: RefreshBody, response: { 200: TokenPair, ...unauthorized } },
     },
     async (request) => refresh(ctx, request.body.refresh),
   )
 
   app.post(
     '/auth/token/verify',
-    { schema: { tags, summary: 'Check a token', body: VerifyBody, response: { 200: Type.Object({}), ...unauthorized } } },
+    { schema: { tags, operationId: 'verifyToken', summary: 'Check a token', body: VerifyBody, response: { 200: Type.Object({}), ...unauthorized } } },
     async (request) => {
       await verify(ctx, request.body.token)
       return {}
@@ -62,7 +62,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: Pick<Auth, 'tokens' | 
     '/auth/logout',
     {
       onRequest: app.guards.user,
-      schema: { tags, summary: 'Blacklist a refresh token', security: bearer, body: RefreshBody, response: { ...unauthorized } },
+      schema: { tags, operationId: 'logout', summary: 'Blacklist a refresh token', security: bearer, body: RefreshBody, response: { ...unauthorized } },
     },
     async (request, reply) => {
       await logout(ctx, currentUser(request).id, request.body.refresh)
@@ -72,7 +72,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: Pick<Auth, 'tokens' | 
 
   app.get(
     '/me',
-    { onRequest: app.guards.user, schema: { tags, summary: 'Your profile', security: bearer, response: { 200: UserSchema, ...unauthorized } } },
+    { onRequest: app.guards.user, schema: { tags, operationId: 'getMe', summary: 'Your profile', security: bearer, response: { 200: UserSchema, ...unauthorized } } },
     async (request) => serializeUser(await getAccount(ctx.db, currentUser(request).id, accountGone)),
   )
 
@@ -80,7 +80,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: Pick<Auth, 'tokens' | 
     '/me',
     {
       onRequest: app.guards.user,
-      schema: { tags, summary: 'Update your profile', security: bearer, body: ProfilePatch, response: { 200: UserSchema, ...unauthorized } },
+      schema: { tags, operationId: 'updateMe', summary: 'Update your profile', security: bearer, body: ProfilePatch, response: { 200: UserSchema, ...unauthorized } },
     },
     async (request) => updateProfile(ctx.db, currentUser(request).id, request.body),
   )
@@ -90,7 +90,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: Pick<Auth, 'tokens' | 
     {
       onRequest: app.guards.user,
       config: { rateLimitScope: 'password' },
-      schema: { tags, summary: 'Change your password (revokes every session)', security: bearer, body: PasswordChange, response: { ...unauthorized } },
+      schema: { tags, operationId: 'changePassword', summary: 'Change your password (revokes every session)', security: bearer, body: PasswordChange, response: { ...unauthorized } },
     },
     async (request, reply) => {
       await changePassword(ctx, currentUser(request).id, request.body.old_password, request.body.new_password)
@@ -108,6 +108,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: Pick<Auth, 'tokens' | 
       },
       schema: {
         tags,
+        operationId: 'revokeSessions',
         summary: 'End every session at once: refresh and access tokens, open sockets (staff: any user with user_id)',
         security: bearer,
         body: RevokeBody,
@@ -130,6 +131,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: Pick<Auth, 'tokens' | 
       onRequest: app.guards.staff,
       schema: {
         tags: staffTags,
+        operationId: 'listUsers',
         summary: 'Accounts (staff)',
         security: bearer,
         querystring: Type.Object({ ...PageQuery, search: Type.Optional(Type.String({ maxLength: 254 })) }),
@@ -147,7 +149,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: Pick<Auth, 'tokens' | 
     '/users/:id',
     {
       onRequest: app.guards.staff,
-      schema: { tags: staffTags, summary: 'One account (staff)', security: bearer, params: IdParams, response: { 200: AccountSchema, ...unauthorized, 403: Detail, 404: Detail } },
+      schema: { tags: staffTags, operationId: 'getUser', summary: 'One account (staff)', security: bearer, params: IdParams, response: { 200: AccountSchema, ...unauthorized, 403: Detail, 404: Detail } },
     },
     async (request) => serializeAccount(await getAccount(ctx.db, request.params.id)),
   )
@@ -158,6 +160,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: Pick<Auth, 'tokens' | 
       onRequest: app.guards.staff,
       schema: {
         tags: staffTags,
+        operationId: 'updateUser',
         summary: 'Activate, deactivate, grant or revoke staff (staff); deactivation ends every session at once',
         security: bearer,
         params: IdParams,

@@ -71,6 +71,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: 
     {
       schema: {
         tags: categoryTags,
+        operationId: 'listCategories',
         summary: 'List categories, ordered by name',
         querystring: CategoryListQuery,
         response: { 200: { ...Paginated(CategorySchema), headers: cacheHeader }, 404: Detail },
@@ -93,7 +94,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: 
 
   app.get(
     '/categories/:id',
-    { schema: { tags: categoryTags, summary: 'A category', params: IdParams, response: { 200: CategorySchema, 404: Detail } } },
+    { schema: { tags: categoryTags, operationId: 'getCategory', summary: 'A category', params: IdParams, response: { 200: CategorySchema, 404: Detail } } },
     async (request, reply) => {
       const { id } = request.params
       const read = await ctx.cache.read(
@@ -109,7 +110,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: 
     '/categories',
     {
       ...staff,
-      schema: { tags: categoryTags, summary: 'Create a category (staff)', security: bearer, body: CategoryBody, response: { 201: CategorySchema, ...errors } },
+      schema: { tags: categoryTags, operationId: 'createCategory', summary: 'Create a category (staff)', security: bearer, body: CategoryBody, response: { 201: CategorySchema, ...errors } },
     },
     async (request, reply) => reply.code(201).send(await createCategory(ctx, request.body)),
   )
@@ -118,7 +119,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: 
     '/categories/:id',
     {
       ...staff,
-      schema: { tags: categoryTags, summary: 'Replace a category (staff)', security: bearer, params: IdParams, body: CategoryBody, response: { 200: CategorySchema, ...errors } },
+      schema: { tags: categoryTags, operationId: 'replaceCategory', summary: 'Replace a category (staff)', security: bearer, params: IdParams, body: CategoryBody, response: { 200: CategorySchema, ...errors } },
     },
     async (request) => updateCategory(ctx, request.params.id, request.body),
   )
@@ -127,7 +128,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: 
     '/categories/:id',
     {
       ...staff,
-      schema: { tags: categoryTags, summary: 'Update a category (staff)', security: bearer, params: IdParams, body: CategoryPatch, response: { 200: CategorySchema, ...errors } },
+      schema: { tags: categoryTags, operationId: 'updateCategory', summary: 'Update a category (staff)', security: bearer, params: IdParams, body: CategoryPatch, response: { 200: CategorySchema, ...errors } },
     },
     async (request) => updateCategory(ctx, request.params.id, request.body),
   )
@@ -138,6 +139,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: 
       ...staff,
       schema: {
         tags: categoryTags,
+        operationId: 'deleteCategory',
         summary: 'Delete a category (staff); 409 while it has products',
         security: bearer,
         params: IdParams,
@@ -180,6 +182,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: 
     {
       schema: {
         tags: productTags,
+        operationId: 'listProducts',
         summary: 'List products',
         description:
           'Filters combine. Page-number pagination by default; pass `cursor` (empty for the first page) for keyset pagination, ' +
@@ -211,7 +214,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: 
 
   app.get(
     '/products/:id',
-    { schema: { tags: productTags, summary: 'A product', params: IdParams, response: { 200: ProductSchema, 404: Detail } } },
+    { schema: { tags: productTags, operationId: 'getProduct', summary: 'A product', params: IdParams, response: { 200: ProductSchema, 404: Detail } } },
     async (request, reply) => {
       const { id } = request.params
       const read = await ctx.cache.read(
@@ -227,7 +230,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: 
     '/products',
     {
       ...staff,
-      schema: { tags: productTags, summary: 'Create a product (staff)', security: bearer, body: ProductBody, response: { 201: ProductSchema, ...errors } },
+      schema: { tags: productTags, operationId: 'createProduct', summary: 'Create a product (staff)', security: bearer, body: ProductBody, response: { 201: ProductSchema, ...errors } },
     },
     async (request, reply) => reply.code(201).send(await createProduct(ctx, request.body)),
   )
@@ -236,7 +239,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: 
     '/products/:id',
     {
       ...staff,
-      schema: { tags: productTags, summary: 'Replace a product (staff)', security: bearer, params: IdParams, body: ProductBody, response: { 200: ProductSchema, ...errors } },
+      schema: { tags: productTags, operationId: 'replaceProduct', summary: 'Replace a product (staff)', security: bearer, params: IdParams, body: ProductBody, response: { 200: ProductSchema, ...errors } },
     },
     async (request) => updateProduct(ctx, request.params.id, request.body),
   )
@@ -245,7 +248,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: 
     '/products/:id',
     {
       ...staff,
-      schema: { tags: productTags, summary: 'Update a product (staff)', security: bearer, params: IdParams, body: ProductPatch, response: { 200: ProductSchema, ...errors } },
+      schema: { tags: productTags, operationId: 'updateProduct', summary: 'Update a product (staff)', security: bearer, params: IdParams, body: ProductPatch, response: { 200: ProductSchema, ...errors } },
     },
     async (request) => updateProduct(ctx, request.params.id, request.body),
   )
@@ -256,6 +259,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: 
       ...staff,
       schema: {
         tags: productTags,
+        operationId: 'deleteProduct',
         summary: 'Delete a product (staff); one that appears in orders is retired instead',
         security: bearer,
         params: IdParams,
@@ -274,6 +278,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: 
       ...staff,
       schema: {
         tags: productTags,
+        operationId: 'adjustStock',
         summary: 'Adjust stock atomically (staff); 409 if it would go below zero',
         security: bearer,
         params: IdParams,

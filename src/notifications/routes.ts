@@ -60,6 +60,7 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: Notifications
       onRequest: app.guards.user,
       schema: {
         tags,
+        operationId: 'listNotifications',
         summary: 'Your notifications, newest first',
         security,
         querystring: Type.Object({
@@ -84,7 +85,7 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: Notifications
     '/api/v1/notifications/read-all',
     {
       onRequest: app.guards.user,
-      schema: { tags, summary: 'Mark all your notifications read', security, response: { 204: Type.Null(), ...unauthorized } },
+      schema: { tags, operationId: 'markAllNotificationsRead', summary: 'Mark all your notifications read', security, response: { 204: Type.Null(), ...unauthorized } },
     },
     async (request, reply) => {
       await markAllRead(ctx.db, currentUser(request).id)
@@ -98,6 +99,7 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: Notifications
       onRequest: app.guards.user,
       schema: {
         tags,
+        operationId: 'markNotificationRead',
         summary: 'Mark one of your notifications read',
         security,
         params: BigIdParams,
@@ -113,7 +115,7 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: Notifications
 
   await serveStream(app, ctx, {
     url: NOTIFICATIONS_PATH,
-    schema: { tags, summary: 'Live notifications (WebSocket)', description: SOCKET_DESCRIPTION },
+    schema: { tags, operationId: 'watchNotifications', summary: 'Live notifications (WebSocket)', description: SOCKET_DESCRIPTION },
     gauge: { name: 'websocket_connections', help: 'Authenticated notification WebSockets open on this instance' },
     latest: (user) => latestNotificationId(ctx.db, user.id),
     backlog: (user, after, limit) => notificationsAfter(ctx.db, user.id, after, limit),
@@ -124,7 +126,7 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: Notifications
 /** A WebSocket endpoint fed by the notifications channel: /ws/notifications, and the staff stream beside it. */
 export interface StreamSpec {
   url: string
-  schema: { tags: string[]; summary: string; description: string; response?: Record<number, unknown> }
+  schema: { tags: string[]; operationId: string; summary: string; description: string; response?: Record<number, unknown> }
   gauge: { name: string; help: string }
   /** The highest notification id this user's socket could see now: where a socket without `since` starts. */
   latest(user: AuthUser): Promise<number>

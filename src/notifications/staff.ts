@@ -64,6 +64,7 @@ export const staffStreamRoutes: FastifyPluginAsyncTypebox<{ ctx: NotificationsCo
     url: STAFF_STREAM_PATH,
     schema: {
       tags: ['notifications'],
+      operationId: 'watchAllOrders',
       summary: 'Every order as it is placed and moves (staff, WebSocket)',
       description: DESCRIPTION,
       response: { 101: StaffMessage },

@@ -75,11 +75,11 @@ export const opsRoutes: FastifyPluginAsyncTypebox<{
   ctx: { database: Database; cache: VersionedCache; pubsub: PubSub }
   registry: Registry
 }> = async (app, { ctx, registry }) => {
-  app.get('/health/live', { schema: { tags: ['operations'], response: { 200: Health } } }, async () => ({ status: 'ok' }))
+  app.get('/health/live', { schema: { tags: ['operations'], operationId: 'checkLiveness', response: { 200: Health } } }, async () => ({ status: 'ok' }))
 
   app.get(
     '/health/ready',
-    { schema: { tags: ['operations'], response: { 200: Health, 503: Health } } },
+    { schema: { tags: ['operations'], operationId: 'checkReadiness', response: { 200: Health, 503: Health } } },
     async (_request, reply) => {
       const [database, cache, pubsub] = await Promise.all([
         check(() => ctx.database.ping(2_000)),
@@ -92,7 +92,7 @@ export const opsRoutes: FastifyPluginAsyncTypebox<{
     },
   )
 
-  app.get('/metrics', { schema: { tags: ['operations'], hide: false } }, async (_request, reply) =>
+  app.get('/metrics', { schema: { tags: ['operations'], operationId: 'getMetrics' } }, async (_request, reply) =>
     reply.type(registry.contentType).send(await registry.metrics()),
   )
 }

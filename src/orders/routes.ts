@@ -43,6 +43,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: Ver
       schema: {
         tags,
         security,
+        operationId: 'placeOrder',
         summary: 'Place an order from your cart',
         description:
           'All or nothing: stock is decremented only if every line has enough, prices and names are snapshotted and ' +
@@ -76,6 +77,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: Ver
       schema: {
         tags,
         security,
+        operationId: 'listOrders',
         summary: 'Your orders, newest first (staff: everyone’s, filterable by user)',
         querystring: OrderListQuery,
         response: { 200: Paginated(OrderSchema), ...errors },
@@ -90,7 +92,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: Ver
 
   app.get(
     '/orders/:id',
-    { ...user, schema: { tags, security, summary: 'One order', params: IdParams, response: { 200: OrderSchema, ...errors } } },
+    { ...user, schema: { tags, security, operationId: 'getOrder', summary: 'One order', params: IdParams, response: { 200: OrderSchema, ...errors } } },
     async (request) => getOrder(ctx.db, currentUser(request), request.params.id),
   )
 
@@ -101,6 +103,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: Ver
       schema: {
         tags,
         security,
+        operationId: 'changeOrderStatus',
         summary: 'Move an order along pending → shipped → delivered (staff)',
         description: '`cancelled` is accepted while pending and does what POST /orders/{id}/cancel does (restocks).',
         params: IdParams,
@@ -118,6 +121,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: Ver
       schema: {
         tags,
         security,
+        operationId: 'cancelOrder',
         summary: 'Cancel a pending order and put its stock back',
         params: IdParams,
         response: { 200: OrderSchema, ...errors },

@@ -39,6 +39,7 @@ export const statsRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Queryable } }> 
       schema: {
         tags,
         security,
+        operationId: 'getOrderStats',
         summary: 'Orders placed since a moment, by current status, with their revenue (staff)',
         querystring: Type.Object({
           since: Type.Optional(
@@ -70,6 +71,7 @@ export const statsRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Queryable } }> 
       schema: {
         tags,
         security,
+        operationId: 'getStockStats',
         summary: 'Sold-out and low-stock products, lowest stock first (staff)',
         querystring: Type.Object({
           threshold: Type.Integer({ minimum: 0, maximum: LOW_STOCK_MAX, default: 5, description: 'low means at most this many units' }),

@@ -10,7 +10,7 @@ import { controlHandler } from './ops/control.js'
 
 /**
  * The composition root: everything built once per process (the infrastructure, then auth on top of it), from which
- * app.ts hands each slice what it uses. Nothing below imports this module.
+ * app.ts hands each slice what it uses. No slice and no infrastructure module imports this one.
  */
 export interface AppContext extends Auth {
   config: Config

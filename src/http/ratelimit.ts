@@ -19,7 +19,7 @@ declare module 'fastify' {
 
 /**
  * The account a throttled request acts on (`user:<id>`, or an address with no account, `email:<address>`), or
- * undefined when the request names none: what the per-account limit counts. The routes' owner knows how to read it.
+ * undefined when the request names none: what the per-account limit counts, as the routes' owner (auth) reads it.
  */
 export type AccountOf = (scope: RateLimitScope, request: FastifyRequest) => Promise<string | undefined>
 

@@ -73,8 +73,8 @@ export function lockUserNotifications(userId: number): SQL {
  * The one way a notification is stored: the INSERT of the owner's notification of a status change, returning the row
  * and the user's notification before it (`previous_id`, 0 for none), as storedNotification reads them. Run alone
  * (recordStatusChange), or as a CTE of the statement that writes the change itself (placing an order); either way
- * after lockUserNotifications in the same transaction, so the previous id sees every earlier one committed (and the
- * statement's snapshot not the row it inserts).
+ * after lockUserNotifications in the same transaction, so the previous id counts every earlier one committed and,
+ * read in the statement's own snapshot, never the row being inserted.
  */
 export function insertNotification(change: StatusChange): SQL {
   return sql`INSERT INTO notifications (user_id, order_id, status, previous_status, message)
@@ -101,6 +101,7 @@ export interface StoredNotification {
   previousId: number
 }
 
+/** What insertNotification returned, as it is answered and pushed. */
 export function storedNotification(row: InsertedNotification): StoredNotification {
   const notification = serializeNotification({
     id: Number(row.id),

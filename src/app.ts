@@ -15,7 +15,8 @@ import { type InputError, closeObjects, installJsonParser, nonDigitParams, textE
 import { logSerializers } from './http/logging.js'
 import { installRateLimits } from './http/ratelimit.js'
 import { installSecurity } from './http/security.js'
-import { accountGoneAnswer, createGuards } from './auth/guard.js'
+import { accountGoneAnswer } from './auth/guard.js'
+import { rateLimitedAccount } from './auth/credentials.js'
 import { authRoutes } from './auth/routes.js'
 import { catalogueRoutes } from './catalogue/routes.js'
 import { cartRoutes } from './cart/routes.js'
@@ -119,14 +120,14 @@ export async function buildApp(ctx: AppContext, options: { logger?: LogOption } 
     }
   })
   await installSecurity(app, ctx.config)
-  await installRateLimits(app, ctx)
+  await installRateLimits(app, ctx.config, rateLimitedAccount(ctx))
   // JSON only: a text/plain body is refused with 415 rather than handed to a handler as a string.
   app.removeContentTypeParser('text/plain')
   app.decorateRequest('user', null)
-  app.decorate('guards', createGuards(ctx))
+  app.decorate('guards', ctx.guards)
   const registry = new Registry()
   app.decorate('metrics', registry)
-  installRequestMetrics(app, ctx, registry)
+  installRequestMetrics(app, ctx.cache, registry)
 
   // Once shutdown begins, answers to in-flight requests close their connection: a keep-alive client would otherwise
   // hold the server open until its idle timeout, past the grace period.

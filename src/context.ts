@@ -5,21 +5,19 @@ import type { Redis } from 'ioredis'
 import { VersionedCache, createCacheBackend } from './cache/index.js'
 import { RedisCacheBackend } from './cache/redis.js'
 import { type PubSub, createPubSub } from './pubsub/index.js'
-import { TokenService } from './auth/tokens.js'
-import { type PasswordHasher, createHasher } from './auth/passwords.js'
-import { SessionDirectory } from './auth/sessions.js'
+import { type Auth, createAuth } from './auth/index.js'
 import { controlHandler } from './ops/control.js'
 
-/** Everything a request handler may need, built once per process and handed to every slice. */
-export interface AppContext {
+/**
+ * The composition root: everything built once per process (the infrastructure, then auth on top of it), from which
+ * app.ts hands each slice what it uses. No slice and no infrastructure module imports this one.
+ */
+export interface AppContext extends Auth {
   config: Config
   database: Database
   db: Db
   cache: VersionedCache
   pubsub: PubSub
-  tokens: TokenService
-  hasher: PasswordHasher
-  sessions: SessionDirectory
   log: FastifyBaseLogger
 }
 
@@ -56,14 +54,8 @@ export async function createContext(config: Config, log: FastifyBaseLogger, over
   if (backend instanceof RedisCacheBackend) reportRedisReachability(backend.connection, log)
   const cache = new VersionedCache(backend, config.cacheTtlSeconds, log)
   const pubsub = overrides.pubsub ?? createPubSub(config.redisUrl, config.redisPrefix, log)
-  const tokens = new TokenService(config.jwtSecret, {
-    access: config.accessTokenLifetime,
-    refresh: config.refreshTokenLifetime,
-  })
-  const hasher = createHasher(config.argon2MemoryCost)
-  const sessions = new SessionDirectory(database.db, pubsub)
-  await sessions.start()
-  const ctx = { config, database, db: database.db, cache, pubsub, tokens, hasher, sessions, log }
+  const auth = await createAuth({ db: database.db, pubsub, config })
+  const ctx = { config, database, db: database.db, cache, pubsub, log, ...auth }
   // CLI commands run against an embedded data folder this process holds are answered here.
   database.control?.handle(controlHandler(ctx))
   return ctx

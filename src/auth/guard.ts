@@ -1,9 +1,11 @@
 import type { FastifyRequest } from 'fastify'
 import { eq } from 'drizzle-orm'
-import type { AppContext } from '../context.js'
+import type { Queryable } from '../db/index.js'
 import { users } from '../db/schema.js'
 import { pgErrorCode } from '../db/errors.js'
 import { ApiError, forbidden, notAuthenticated, tokenNotValid } from '../http/errors.js'
+import type { SessionDirectory } from './sessions.js'
+import type { TokenService } from './tokens.js'
 
 export interface AuthUser {
   id: number
@@ -42,7 +44,7 @@ export function bearerToken(request: FastifyRequest): string | undefined {
   return token ?? ''
 }
 
-export function createGuards(ctx: AppContext): Guards {
+export function createGuards(ctx: { tokens: TokenService; sessions: SessionDirectory }): Guards {
   const fromToken = async (token: string): Promise<AuthUser | null> => {
     const claims = ctx.tokens.verify(token, 'access')
     if (!claims) return null
@@ -94,7 +96,11 @@ export const accountGone = () => new AccountGone()
  * The user is dropped from every instance's session mirror at once, so the token is refused from the next request
  * on rather than for up to the mirror's lifetime, and the answer is 401 like any revoked token.
  */
-export async function accountGoneAnswer(ctx: AppContext, err: unknown, request: FastifyRequest): Promise<ApiError | undefined> {
+export async function accountGoneAnswer(
+  ctx: { db: Queryable; sessions: SessionDirectory },
+  err: unknown,
+  request: FastifyRequest,
+): Promise<ApiError | undefined> {
   const user = request.user
   if (!user || !(err instanceof AccountGone || pgErrorCode(err) === '23503')) return undefined
   if (!(err instanceof AccountGone)) {

@@ -1,17 +1,15 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { AppContext } from '../context.js'
-import { Detail } from '../http/pagination.js'
-import { currentUser } from './guard.js'
-import { PageQuery, Paginated, buildPage, pageRequest } from '../http/pagination.js'
+import type { Db } from '../db/index.js'
+import type { Auth } from './index.js'
+import { accountGone, currentUser } from './guard.js'
+import { buildPage, pageRequest } from '../http/pagination.js'
+import { Detail, IdParams, PageQuery, Paginated, bearer } from '../http/schemas.js'
 import { forbidden } from '../http/errors.js'
-import { users } from '../db/schema.js'
-import { asc, count, sql } from 'drizzle-orm'
 import {
   AccountPatch,
   AccountSchema,
   PasswordChange,
   RevokeBody,
-  UserIdParams,
   ProfilePatch,
   RefreshBody,
   RegisterBody,
@@ -20,39 +18,42 @@ import {
   UserSchema,
   VerifyBody,
 } from './schemas.js'
-import * as auth from './service.js'
+import { getAccount, listAccounts, register, serializeAccount, serializeUser, updateAccount, updateProfile } from './accounts.js'
+import { changePassword, login, logout, refresh, revokeSessions, verify } from './credentials.js'
 
 const tags = ['auth']
-const bearer = [{ bearerAuth: [] }]
 const unauthorized = { 401: Detail }
 
-export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
+export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: Pick<Auth, 'tokens' | 'hasher' | 'sessions'> & { db: Db } }> = async (app, { ctx }) => {
   app.post(
     '/auth/register',
-    { schema: { tags, summary: 'Create an account', body: RegisterBody, response: { 201: UserSchema } } },
-    async (request, reply) => reply.code(201).send(await auth.register(ctx, request.body)),
+    { config: { rateLimitScope: 'register' }, schema: { tags, operationId: 'register', summary: 'Create an account', body: RegisterBody, response: { 201: UserSchema } } },
+    async (request, reply) => reply.code(201).send(await register(ctx, request.body)),
   )
 
   app.post(
     '/auth/token',
     {
-      config: { rateLimitScope: 'credentials' },
-      schema: { tags, summary: 'Obtain an access and refresh token pair', body: TokenBody, response: { 200: TokenPair, ...unauthorized } },
+      config: { rateLimitScope: 'token' },
+      schema: { tags, operationId: 'obtainToken', summary: 'Obtain an access and refresh token pair', body: TokenBody, response: { 200: TokenPair, ...unauthorized } },
     },
-    async (request) => auth.login(ctx, request.body.email, request.body.password),
+    async (request) => login(ctx, request.body.email, request.body.password),
   )
 
   app.post(
     '/auth/token/refresh',
-    { schema: { tags, summary: 'Rotate a refresh token', body: RefreshBody, response: { 200: TokenPair, ...unauthorized } } },
-    async (request) => auth.refresh(ctx, request.body.refresh),
+    {
+      config: { rateLimitScope: 'refresh' },
+      schema: { tags, operationId: 'refreshToken', summary: 'Rotate a refresh token', body: RefreshBody, response: { 200: TokenPair, ...unauthorized } },
+    },
+    async (request) => refresh(ctx, request.body.refresh),
   )
 
   app.post(
     '/auth/token/verify',
-    { schema: { tags, summary: 'Check a token', body: VerifyBody, response: { 200: Type.Object({}), ...unauthorized } } },
+    { schema: { tags, operationId: 'verifyToken', summary: 'Check a token', body: VerifyBody, response: { 200: Type.Object({}), ...unauthorized } } },
     async (request) => {
-      await auth.verify(ctx, request.body.token)
+      await verify(ctx, request.body.token)
       return {}
     },
   )
@@ -61,37 +62,38 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
     '/auth/logout',
     {
       onRequest: app.guards.user,
-      schema: { tags, summary: 'Blacklist a refresh token', security: bearer, body: RefreshBody, response: { ...unauthorized } },
+      schema: { tags, operationId: 'logout', summary: 'Blacklist a refresh token', security: bearer, body: RefreshBody, response: { ...unauthorized } },
     },
     async (request, reply) => {
-      await auth.logout(ctx, currentUser(request).id, request.body.refresh)
+      await logout(ctx, currentUser(request).id, request.body.refresh)
       return reply.code(205).send(undefined as never)
     },
   )
 
   app.get(
     '/me',
-    { onRequest: app.guards.user, schema: { tags, summary: 'Your profile', security: bearer, response: { 200: UserSchema, ...unauthorized } } },
-    async (request) => auth.serializeUser(await auth.getUser(ctx.db, currentUser(request).id)),
+    { onRequest: app.guards.user, schema: { tags, operationId: 'getMe', summary: 'Your profile', security: bearer, response: { 200: UserSchema, ...unauthorized } } },
+    async (request) => serializeUser(await getAccount(ctx.db, currentUser(request).id, accountGone)),
   )
 
   app.patch(
     '/me',
     {
       onRequest: app.guards.user,
-      schema: { tags, summary: 'Update your profile', security: bearer, body: ProfilePatch, response: { 200: UserSchema, ...unauthorized } },
+      schema: { tags, operationId: 'updateMe', summary: 'Update your profile', security: bearer, body: ProfilePatch, response: { 200: UserSchema, ...unauthorized } },
     },
-    async (request) => auth.updateProfile(ctx, currentUser(request).id, request.body),
+    async (request) => updateProfile(ctx.db, currentUser(request).id, request.body),
   )
 
   app.post(
     '/me/password',
     {
       onRequest: app.guards.user,
-      schema: { tags, summary: 'Change your password (revokes every session)', security: bearer, body: PasswordChange, response: { ...unauthorized } },
+      config: { rateLimitScope: 'password' },
+      schema: { tags, operationId: 'changePassword', summary: 'Change your password (revokes every session)', security: bearer, body: PasswordChange, response: { ...unauthorized } },
     },
     async (request, reply) => {
-      await auth.changePassword(ctx, currentUser(request).id, request.body.old_password, request.body.new_password)
+      await changePassword(ctx, currentUser(request).id, request.body.old_password, request.body.new_password)
       return reply.code(204).send(undefined as never)
     },
   )
@@ -106,6 +108,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
       },
       schema: {
         tags,
+        operationId: 'revokeSessions',
         summary: 'End every session at once: refresh and access tokens, open sockets (staff: any user with user_id)',
         security: bearer,
         body: RevokeBody,
@@ -116,7 +119,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
       const user = currentUser(request)
       const target = request.body.user_id ?? user.id
       if (target !== user.id && !user.isStaff) throw forbidden()
-      await auth.revokeSessions(ctx, target)
+      await revokeSessions(ctx, target)
       return reply.code(204).send(undefined as never)
     },
   )
@@ -128,6 +131,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
       onRequest: app.guards.staff,
       schema: {
         tags: staffTags,
+        operationId: 'listUsers',
         summary: 'Accounts (staff)',
         security: bearer,
         querystring: Type.Object({ ...PageQuery, search: Type.Optional(Type.String({ maxLength: 254 })) }),
@@ -136,14 +140,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
     },
     async (request) => {
       const page = pageRequest(request.query)
-      const where = request.query.search
-        ? sql`lower(${users.email}) LIKE ${`%${request.query.search.toLowerCase().replace(/[\\%_]/g, '\\$&')}%`}`
-        : undefined
-      const [rows, [total]] = await Promise.all([
-        ctx.db.select().from(users).where(where).orderBy(asc(users.id)).limit(page.limit).offset(page.offset),
-        ctx.db.select({ n: count() }).from(users).where(where),
-      ])
-      return buildPage(request, page, total?.n ?? 0, rows.map(auth.serializeAccount))
+      const { count, results } = await listAccounts(ctx.db, page, request.query.search)
+      return buildPage(request, page, count, results)
     },
   )
 
@@ -151,9 +149,9 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
     '/users/:id',
     {
       onRequest: app.guards.staff,
-      schema: { tags: staffTags, summary: 'One account (staff)', security: bearer, params: UserIdParams, response: { 200: AccountSchema, ...unauthorized, 403: Detail, 404: Detail } },
+      schema: { tags: staffTags, operationId: 'getUser', summary: 'One account (staff)', security: bearer, params: IdParams, response: { 200: AccountSchema, ...unauthorized, 403: Detail, 404: Detail } },
     },
-    async (request) => auth.serializeAccount(await auth.getAccount(ctx.db, request.params.id)),
+    async (request) => serializeAccount(await getAccount(ctx.db, request.params.id)),
   )
 
   app.patch(
@@ -162,13 +160,14 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
       onRequest: app.guards.staff,
       schema: {
         tags: staffTags,
+        operationId: 'updateUser',
         summary: 'Activate, deactivate, grant or revoke staff (staff); deactivation ends every session at once',
         security: bearer,
-        params: UserIdParams,
+        params: IdParams,
         body: AccountPatch,
         response: { 200: AccountSchema, ...unauthorized, 403: Detail, 404: Detail },
       },
     },
-    async (request) => auth.serializeAccount(await auth.updateAccount(ctx, request.params.id, request.body)),
+    async (request) => serializeAccount(await updateAccount(ctx, request.params.id, request.body)),
   )
 }

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@fastify/type-provider-typebox'
+import { PG_INT_MAX, Timestamp } from '../http/schemas.js'
 
 const line = (max: number) => Type.String({ maxLength: max })
 
@@ -19,7 +20,7 @@ export const UserSchema = Type.Object({
   phone: Type.String(),
   address: AddressSchema,
   is_staff: Type.Boolean(),
-  date_joined: Type.String({ format: 'date-time' }),
+  date_joined: Timestamp,
 })
 export type UserOut = Static<typeof UserSchema>
 
@@ -33,10 +34,8 @@ export const AccountPatch = Type.Object({
 })
 
 export const RevokeBody = Type.Object({
-  user_id: Type.Optional(Type.Integer({ minimum: 1, maximum: 2147483647, description: 'staff only: whose sessions to end (default: your own)' })),
+  user_id: Type.Optional(Type.Integer({ minimum: 1, maximum: PG_INT_MAX, description: 'staff only: whose sessions to end (default: your own)' })),
 })
-
-export const UserIdParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: 2147483647 }) })
 
 export const RegisterBody = Type.Object({
   email: Type.String({ format: 'email', maxLength: 254 }),

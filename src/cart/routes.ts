@@ -1,25 +1,24 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { AppContext } from '../context.js'
+import type { Db } from '../db/index.js'
 import { currentUser } from '../auth/guard.js'
-import { Detail } from '../http/pagination.js'
-import { AddItemBody, CartSchema, IdParams, UpdateItemBody } from './schemas.js'
+import { Detail, IdParams, bearer as security } from '../http/schemas.js'
+import { AddItemBody, CartSchema, UpdateItemBody } from './schemas.js'
 import * as cart from './service.js'
 
 const tags = ['cart']
-const security = [{ bearerAuth: [] }]
 const errors = { 401: Detail, 404: Detail }
 
-export const cartRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
+export const cartRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db } }> = async (app, { ctx }) => {
   // Authentication before validation: an anonymous request is 401 whatever its body.
   app.addHook('onRequest', app.guards.user)
 
-  app.get('/cart', { schema: { tags, security, summary: 'Your cart', response: { 200: CartSchema, ...errors } } }, async (request) =>
+  app.get('/cart', { schema: { tags, security, operationId: 'getCart', summary: 'Your cart', response: { 200: CartSchema, ...errors } } }, async (request) =>
     cart.getCart(ctx.db, currentUser(request).id),
   )
 
   app.delete(
     '/cart',
-    { schema: { tags, security, summary: 'Empty your cart', response: { ...errors } } },
+    { schema: { tags, security, operationId: 'clearCart', summary: 'Empty your cart', response: { ...errors } } },
     async (request, reply) => {
       await cart.clearCart(ctx.db, currentUser(request).id)
       return reply.code(204).send(undefined as never)
@@ -32,6 +31,7 @@ export const cartRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
       schema: {
         tags,
         security,
+        operationId: 'addCartItem',
         summary: 'Add a product (adds to the quantity of a product already in the cart)',
         body: AddItemBody,
         response: { 201: CartSchema, ...errors },
@@ -49,6 +49,7 @@ export const cartRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
       schema: {
         tags,
         security,
+        operationId: 'updateCartItem',
         summary: 'Change the quantity of a line',
         params: IdParams,
         body: UpdateItemBody,
@@ -64,7 +65,7 @@ export const cartRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
 
   app.delete(
     '/cart/items/:id',
-    { schema: { tags, security, summary: 'Remove a line', params: IdParams, response: { 200: CartSchema, ...errors } } },
+    { schema: { tags, security, operationId: 'removeCartItem', summary: 'Remove a line', params: IdParams, response: { 200: CartSchema, ...errors } } },
     async (request) => {
       const userId = currentUser(request).id
       await cart.removeItem(ctx.db, userId, request.params.id)

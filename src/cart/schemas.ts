@@ -1,11 +1,5 @@
 import { Type, type Static } from '@fastify/type-provider-typebox'
-
-/** Largest value of a PostgreSQL integer: bigger ids and quantities are refused before they reach SQL. */
-export const PG_INT_MAX = 2_147_483_647
-
-export const IdParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: PG_INT_MAX }) })
-
-export const Money = Type.String({ pattern: '^-?\\d+\\.\\d{2}$', examples: ['19.99'] })
+import { Money, PG_INT_MAX } from '../http/schemas.js'
 
 const Quantity = Type.Integer({ minimum: 1, maximum: PG_INT_MAX })
 

@@ -1,16 +1,12 @@
-import { and, asc, eq, sql, type SQL } from 'drizzle-orm'
+import { and, asc, eq, sql } from 'drizzle-orm'
 import type { Queryable } from '../db/index.js'
+import { rows } from '../db/sql.js'
 import { cartItems, products } from '../db/schema.js'
 import { fieldError, notFound } from '../http/errors.js'
-import { PG_INT_MAX, type CartOut } from './schemas.js'
+import { PG_INT_MAX } from '../http/schemas.js'
+import type { CartOut } from './schemas.js'
 
-/** Rows of a raw statement; node-postgres and PGlite both answer with `{rows}`. */
-export async function rows<T>(db: Queryable, query: SQL): Promise<T[]> {
-  const result = (await db.execute(query)) as unknown as { rows: T[] }
-  return result.rows
-}
-
-export const invalidProduct = (productId: number) =>
+const invalidProduct = (productId: number) =>
   fieldError('product_id', `Invalid pk "${productId}" - object does not exist.`)
 
 const notEnoughStock = (stock: number) => fieldError('quantity', `Only ${stock} left in stock.`)

@@ -1,5 +1,6 @@
 import { notFound, validation, type FieldErrors } from '../http/errors.js'
 import { DEFAULT_PAGE_SIZE, type PageRequest, pageRequest } from '../http/pagination.js'
+import { PG_INT_MAX } from '../http/schemas.js'
 import { parseDecimal, plainDecimal } from './decimal.js'
 
 export const orderings = ['price', '-price', 'name', '-name', 'created_at', '-created_at', 'id', '-id'] as const
@@ -47,7 +48,6 @@ export interface ProductListRequest {
   canonical: URLSearchParams
 }
 
-const MAX_INT = 2_147_483_647
 const MAX_SEARCH_LENGTH = 200
 const MAX_CATEGORIES = 100
 const invalidChoice = (value: string) => `Select a valid choice. ${value} is not one of the available choices.`
@@ -94,7 +94,7 @@ export function parseProductQuery(raw: RawProductQuery): ProductListRequest {
   for (const part of (raw.category ?? []).flatMap((v) => v.split(','))) {
     const value = part.trim()
     if (!value) continue
-    if (!/^\d{1,10}$/.test(value) || Number(value) > MAX_INT || Number(value) < 1) {
+    if (!/^\d{1,10}$/.test(value) || Number(value) > PG_INT_MAX || Number(value) < 1) {
       errors.category = [`“${value}” is not a valid value.`]
       break
     }
@@ -189,7 +189,7 @@ export function decodeCursor(text: string, ordering: Ordering): CursorPosition {
   }
   if (!Array.isArray(decoded) || decoded.length !== 4) throw invalidCursor()
   const [o, value, id, direction] = decoded as unknown[]
-  if (o !== ordering || !Number.isSafeInteger(id) || (id as number) < 0 || (id as number) > MAX_INT) throw invalidCursor()
+  if (o !== ordering || !Number.isSafeInteger(id) || (id as number) < 0 || (id as number) > PG_INT_MAX) throw invalidCursor()
   if (direction !== 0 && direction !== 1) throw invalidCursor()
   const field = sortField(ordering)
   const valid =

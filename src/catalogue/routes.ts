@@ -1,8 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { AppContext } from '../context.js'
-import type { CachedRead } from '../cache/index.js'
-import { Detail, Paginated, type PageOrigin, pageRequest } from '../http/pagination.js'
+import type { CachedRead, VersionedCache } from '../cache/index.js'
+import type { Config } from '../config/index.js'
+import type { Db } from '../db/index.js'
+import { type PageOrigin, pageRequest } from '../http/pagination.js'
+import { Detail, IdParams, Paginated, bearer } from '../http/schemas.js'
 import { ReadLimits } from '../http/readlimits.js'
 import { categoryDetailScopes, productDetailScopes, productFamily, productListScopes, scopes } from './invalidation.js'
 import { type ProductListRequest, type RawProductQuery, filterKey, parseProductQuery } from './query.js'
@@ -12,16 +14,17 @@ import {
   CategoryPatch,
   CategorySchema,
   CursorPage,
-  IdParams,
   ProductBody,
   ProductListQuery,
   ProductPatch,
   ProductSchema,
   StockAdjustBody,
 } from './schemas.js'
-import * as catalogue from './service.js'
+import { createCategory, deleteCategory, getCategory, updateCategory } from './categories.js'
+import { type CountSource, listCategories, listProductIds, listProducts } from './lists.js'
+import { createProduct, deleteProduct, getProduct, productTexts, updateProduct } from './products.js'
+import { adjustStock } from './stock.js'
 
-const bearer = [{ bearerAuth: [] }]
 const NoContent = Type.Null({ description: 'No content' })
 const errors = { 400: Detail, 401: Detail, 403: Detail, 404: Detail }
 const cacheHeader = { 'x-cache': { type: 'string', enum: ['HIT', 'MISS'] } }
@@ -54,7 +57,7 @@ interface ListPlan {
 /** Distinct raw list URLs remembered; past that the oldest go first (a crawler's long tail only costs re-parsing). */
 const MAX_PLANS = 2_000
 
-export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
+export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: VersionedCache; config: Config } }> = async (app, { ctx }) => {
   const staff = { onRequest: app.guards.staff }
   const json = (value: unknown) => JSON.stringify(value)
   // Every loader below runs only on a cache miss: that is what is charged and, for lists, queued.
@@ -68,6 +71,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
     {
       schema: {
         tags: categoryTags,
+        operationId: 'listCategories',
         summary: 'List categories, ordered by name',
         querystring: CategoryListQuery,
         response: { 200: { ...Paginated(CategorySchema), headers: cacheHeader }, 404: Detail },
@@ -82,7 +86,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
       const read = await ctx.cache.read(
         `cl:${key}`,
         [scopes.categoryLists],
-        limits.miss(request, async () => json(await catalogue.listCategories(ctx.db, origin, page))),
+        limits.miss(request, async () => json(await listCategories(ctx.db, origin, page))),
       )
       return sendCached(reply, read)
     },
@@ -90,13 +94,13 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
 
   app.get(
     '/categories/:id',
-    { schema: { tags: categoryTags, summary: 'A category', params: IdParams, response: { 200: CategorySchema, 404: Detail } } },
+    { schema: { tags: categoryTags, operationId: 'getCategory', summary: 'A category', params: IdParams, response: { 200: CategorySchema, 404: Detail } } },
     async (request, reply) => {
       const { id } = request.params
       const read = await ctx.cache.read(
         `c:${id}`,
         categoryDetailScopes(id),
-        limits.miss(request, async () => json(await catalogue.getCategory(ctx.db, id))),
+        limits.miss(request, async () => json(await getCategory(ctx.db, id))),
       )
       return sendCached(reply, read)
     },
@@ -106,27 +110,27 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
     '/categories',
     {
       ...staff,
-      schema: { tags: categoryTags, summary: 'Create a category (staff)', security: bearer, body: CategoryBody, response: { 201: CategorySchema, ...errors } },
+      schema: { tags: categoryTags, operationId: 'createCategory', summary: 'Create a category (staff)', security: bearer, body: CategoryBody, response: { 201: CategorySchema, ...errors } },
     },
-    async (request, reply) => reply.code(201).send(await catalogue.createCategory(ctx, request.body)),
+    async (request, reply) => reply.code(201).send(await createCategory(ctx, request.body)),
   )
 
   app.put(
     '/categories/:id',
     {
       ...staff,
-      schema: { tags: categoryTags, summary: 'Replace a category (staff)', security: bearer, params: IdParams, body: CategoryBody, response: { 200: CategorySchema, ...errors } },
+      schema: { tags: categoryTags, operationId: 'replaceCategory', summary: 'Replace a category (staff)', security: bearer, params: IdParams, body: CategoryBody, response: { 200: CategorySchema, ...errors } },
     },
-    async (request) => catalogue.updateCategory(ctx, request.params.id, request.body),
+    async (request) => updateCategory(ctx, request.params.id, request.body),
   )
 
   app.patch(
     '/categories/:id',
     {
       ...staff,
-      schema: { tags: categoryTags, summary: 'Update a category (staff)', security: bearer, params: IdParams, body: CategoryPatch, response: { 200: CategorySchema, ...errors } },
+      schema: { tags: categoryTags, operationId: 'updateCategory', summary: 'Update a category (staff)', security: bearer, params: IdParams, body: CategoryPatch, response: { 200: CategorySchema, ...errors } },
     },
-    async (request) => catalogue.updateCategory(ctx, request.params.id, request.body),
+    async (request) => updateCategory(ctx, request.params.id, request.body),
   )
 
   app.delete(
@@ -135,6 +139,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
       ...staff,
       schema: {
         tags: categoryTags,
+        operationId: 'deleteCategory',
         summary: 'Delete a category (staff); 409 while it has products',
         security: bearer,
         params: IdParams,
@@ -142,7 +147,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
       },
     },
     async (request, reply) => {
-      await catalogue.deleteCategory(ctx, request.params.id)
+      await deleteCategory(ctx, request.params.id)
       return reply.code(204).send(null)
     },
   )
@@ -177,6 +182,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
     {
       schema: {
         tags: productTags,
+        operationId: 'listProducts',
         summary: 'List products',
         description:
           'Filters combine. Page-number pagination by default; pass `cursor` (empty for the first page) for keyset pagination, ' +
@@ -193,14 +199,14 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
       const plan = listPlan(request, request.query)
       // Counts are cached apart (keyed by filters only), so pages of one filter share theirs; a count's scopes are
       // a subset of its pages' scopes, so whatever makes a count stale makes its pages stale too.
-      const counted: catalogue.CountSource = async (load) => {
+      const counted: CountSource = async (load) => {
         const read = await ctx.cache.read(plan.countKey, plan.countScopes, async () => String(await load()))
         return Number(read.body)
       }
       const read = await ctx.cache.readList(plan.key, plan.scopes, productFamily, {
-        list: limits.miss(request, () => catalogue.listProductIds(ctx.db, plan.origin, plan.list, counted), true),
-        items: (ids) => catalogue.productTexts(ctx.db, ids),
-        whole: limits.miss(request, () => catalogue.listProducts(ctx.db, plan.origin, plan.list), true),
+        list: limits.miss(request, () => listProductIds(ctx.db, plan.origin, plan.list, counted), true),
+        items: (ids) => productTexts(ctx.db, ids),
+        whole: limits.miss(request, () => listProducts(ctx.db, plan.origin, plan.list), true),
       })
       return sendCached(reply, read)
     },
@@ -208,13 +214,13 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
 
   app.get(
     '/products/:id',
-    { schema: { tags: productTags, summary: 'A product', params: IdParams, response: { 200: ProductSchema, 404: Detail } } },
+    { schema: { tags: productTags, operationId: 'getProduct', summary: 'A product', params: IdParams, response: { 200: ProductSchema, 404: Detail } } },
     async (request, reply) => {
       const { id } = request.params
       const read = await ctx.cache.read(
         `p:${id}`,
         productDetailScopes(id),
-        limits.miss(request, async () => json(await catalogue.getProduct(ctx.db, id))),
+        limits.miss(request, async () => json(await getProduct(ctx.db, id))),
       )
       return sendCached(reply, read)
     },
@@ -224,27 +230,27 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
     '/products',
     {
       ...staff,
-      schema: { tags: productTags, summary: 'Create a product (staff)', security: bearer, body: ProductBody, response: { 201: ProductSchema, ...errors } },
+      schema: { tags: productTags, operationId: 'createProduct', summary: 'Create a product (staff)', security: bearer, body: ProductBody, response: { 201: ProductSchema, ...errors } },
     },
-    async (request, reply) => reply.code(201).send(await catalogue.createProduct(ctx, request.body)),
+    async (request, reply) => reply.code(201).send(await createProduct(ctx, request.body)),
   )
 
   app.put(
     '/products/:id',
     {
       ...staff,
-      schema: { tags: productTags, summary: 'Replace a product (staff)', security: bearer, params: IdParams, body: ProductBody, response: { 200: ProductSchema, ...errors } },
+      schema: { tags: productTags, operationId: 'replaceProduct', summary: 'Replace a product (staff)', security: bearer, params: IdParams, body: ProductBody, response: { 200: ProductSchema, ...errors } },
     },
-    async (request) => catalogue.updateProduct(ctx, request.params.id, request.body),
+    async (request) => updateProduct(ctx, request.params.id, request.body),
   )
 
   app.patch(
     '/products/:id',
     {
       ...staff,
-      schema: { tags: productTags, summary: 'Update a product (staff)', security: bearer, params: IdParams, body: ProductPatch, response: { 200: ProductSchema, ...errors } },
+      schema: { tags: productTags, operationId: 'updateProduct', summary: 'Update a product (staff)', security: bearer, params: IdParams, body: ProductPatch, response: { 200: ProductSchema, ...errors } },
     },
-    async (request) => catalogue.updateProduct(ctx, request.params.id, request.body),
+    async (request) => updateProduct(ctx, request.params.id, request.body),
   )
 
   app.delete(
@@ -253,6 +259,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
       ...staff,
       schema: {
         tags: productTags,
+        operationId: 'deleteProduct',
         summary: 'Delete a product (staff); one that appears in orders is retired instead',
         security: bearer,
         params: IdParams,
@@ -260,7 +267,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
       },
     },
     async (request, reply) => {
-      await catalogue.deleteProduct(ctx, request.params.id)
+      await deleteProduct(ctx, request.params.id)
       return reply.code(204).send(null)
     },
   )
@@ -271,6 +278,7 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
       ...staff,
       schema: {
         tags: productTags,
+        operationId: 'adjustStock',
         summary: 'Adjust stock atomically (staff); 409 if it would go below zero',
         security: bearer,
         params: IdParams,
@@ -278,6 +286,6 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = a
         response: { 200: ProductSchema, ...errors, 409: Detail },
       },
     },
-    async (request) => catalogue.adjustStock(ctx, request.params.id, request.body.delta),
+    async (request) => adjustStock(ctx, request.params.id, request.body.delta),
   )
 }

@@ -1,16 +1,13 @@
 import { Type, type Static } from '@fastify/type-provider-typebox'
-import { PageQuery } from '../http/pagination.js'
+import { Money, PG_INT_MAX, PageQuery, Timestamp } from '../http/schemas.js'
 import { orderings } from './query.js'
-
-const timestamp = Type.String({ format: 'date-time' })
-const Money = Type.String({ pattern: '^\\d+\\.\\d{2}$', examples: ['19.99'] })
 
 export const CategorySchema = Type.Object({
   id: Type.Integer(),
   name: Type.String(),
   description: Type.String(),
-  created_at: timestamp,
-  updated_at: timestamp,
+  created_at: Timestamp,
+  updated_at: Timestamp,
 })
 export type CategoryOut = Static<typeof CategorySchema>
 
@@ -22,8 +19,8 @@ export const ProductSchema = Type.Object({
   stock: Type.Integer(),
   in_stock: Type.Boolean(),
   category: Type.Object({ id: Type.Integer(), name: Type.String() }),
-  created_at: timestamp,
-  updated_at: timestamp,
+  created_at: Timestamp,
+  updated_at: Timestamp,
 })
 export type ProductOut = Static<typeof ProductSchema>
 
@@ -34,8 +31,6 @@ export const CursorPage = <T extends ReturnType<typeof Type.Object>>(item: T) =>
     previous: Type.Union([Type.String(), Type.Null()]),
     results: Type.Array(item),
   })
-
-export const IdParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }) })
 
 // Names are trimmed and checked for blankness in the service, where DRF's messages are produced.
 const categoryFields = {
@@ -57,7 +52,7 @@ const productFields = {
   name: Type.String({ maxLength: 200 }),
   description: Type.Optional(Type.String({ maxLength: 100_000 })),
   price,
-  stock: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_147_483_647 })),
+  stock: Type.Optional(Type.Integer({ minimum: 0, maximum: PG_INT_MAX })),
   category_id: Type.Integer(),
 }
 export const ProductBody = Type.Object(productFields)
@@ -65,7 +60,7 @@ export const ProductPatch = Type.Partial(Type.Object(productFields))
 export type ProductInput = Static<typeof ProductPatch>
 
 export const StockAdjustBody = Type.Object({
-  delta: Type.Integer({ minimum: -2_147_483_647, maximum: 2_147_483_647, description: 'units to add (negative to remove)' }),
+  delta: Type.Integer({ minimum: -PG_INT_MAX, maximum: PG_INT_MAX, description: 'units to add (negative to remove)' }),
 })
 
 export const ProductListQuery = Type.Object({

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util'
 import { createInterface } from 'node:readline/promises'
 import { loadConfig } from '../config/index.js'
 import { createHasher, passwordProblems } from '../auth/passwords.js'
-import { upsertStaff } from '../auth/service.js'
+import { upsertStaff } from '../auth/accounts.js'
 import { openDatabase } from './open.js'
 import { PASSWORD_ENV, readPassword } from './password.js'
 

@@ -4,6 +4,7 @@ import { pino } from 'pino'
 import { loadConfig } from '../config/index.js'
 import { openDatabase } from './open.js'
 import type { Queryable } from '../db/index.js'
+import { rows } from '../db/sql.js'
 import { VersionedCache, createCacheBackend } from '../cache/index.js'
 import { allCatalogueScopes } from '../catalogue/invalidation.js'
 
@@ -77,17 +78,17 @@ const out = (line: string) => process.stdout.write(`${line}\n`)
 const seconds = (since: number) => `${((performance.now() - since) / 1000).toFixed(1)} s`
 
 async function scalar(q: Queryable, query: ReturnType<typeof sql>): Promise<number> {
-  const result = (await q.execute(query)) as unknown as { rows: { n: string | number }[] }
-  return Number(result.rows[0]?.n ?? 0)
+  const [row] = await rows<{ n: string | number }>(q, query)
+  return Number(row?.n ?? 0)
 }
 
 /** Every index on products but its primary key, to drop before a bulk load and rebuild after (much faster). */
 async function secondaryIndexes(q: Queryable): Promise<{ name: string; definition: string }[]> {
-  const result = (await q.execute(
+  return rows(
+    q,
     sql`SELECT indexname AS name, indexdef AS definition FROM pg_indexes
         WHERE schemaname = current_schema() AND tablename = 'products' AND indexname <> 'products_pkey'`,
-  )) as unknown as { rows: { name: string; definition: string }[] }
-  return result.rows
+  )
 }
 
 /** One batch: names and descriptions from the vocabularies, log-spread prices, some empty stock, two years of dates. */
@@ -133,8 +134,7 @@ try {
           ON CONFLICT ((lower(name))) DO NOTHING RETURNING 1)
         SELECT count(*) AS n FROM inserted`,
   )
-  const idRows = (await db.execute(sql`SELECT id FROM categories ORDER BY id`)) as unknown as { rows: { id: number }[] }
-  const categoryIds = idRows.rows.map((r) => Number(r.id))
+  const categoryIds = (await rows<{ id: number }>(db, sql`SELECT id FROM categories ORDER BY id`)).map((r) => Number(r.id))
   out(`categories: ${createdCategories} created, ${categoryIds.length} in total`)
 
   const existing = await scalar(db, sql`SELECT count(*) AS n FROM products WHERE is_active`)

@@ -15,6 +15,9 @@ export function pgError(err: unknown): PgError | undefined {
 
 export const pgErrorCode = (err: unknown): string | undefined => pgError(err)?.code
 
+/** foreign_key_violation, or restrict_violation (what ON DELETE RESTRICT raises). */
+export const isForeignKeyViolation = (err: unknown): boolean => ['23503', '23001'].includes(pgErrorCode(err) ?? '')
+
 /** unique_violation, of `constraint` when given (a driver that does not name the constraint matches any). */
 export function isUniqueViolation(err: unknown, constraint?: string): boolean {
   const e = pgError(err)

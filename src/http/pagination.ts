@@ -1,15 +1,8 @@
-import { Type, type TSchema } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { notFound } from './errors.js'
 
 export const DEFAULT_PAGE_SIZE = 10
 export const MAX_PAGE_SIZE = 100
-
-/** `page` and `page_size` are read leniently, as DRF does: a bad page is 404 "Invalid page.", a bad size the default. */
-export const PageQuery = {
-  page: Type.Optional(Type.String({ description: '1-based page number', examples: ['1'] })),
-  page_size: Type.Optional(Type.String({ description: `items per page (default ${DEFAULT_PAGE_SIZE}, max ${MAX_PAGE_SIZE})` })),
-}
 
 export interface PageRequest {
   page: number
@@ -57,13 +50,3 @@ export function buildPage<T>(request: PageOrigin, page: PageRequest, count: numb
     results,
   }
 }
-
-export const Paginated = <T extends TSchema>(item: T) =>
-  Type.Object({
-    count: Type.Integer(),
-    next: Type.Union([Type.String(), Type.Null()]),
-    previous: Type.Union([Type.String(), Type.Null()]),
-    results: Type.Array(item),
-  })
-
-export const Detail = Type.Object({ detail: Type.String(), code: Type.Optional(Type.String()) })

@@ -1,26 +1,27 @@
 import { createHash } from 'node:crypto'
-import type { FastifyInstance, FastifyRequest, RouteOptions, onRequestHookHandler, preHandlerHookHandler } from 'fastify'
+import type { FastifyInstance, FastifyRequest, onRequestHookHandler, preHandlerHookHandler } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
 import { Redis } from 'ioredis'
 import ipaddr from 'ipaddr.js'
-import { findUserByEmail } from '../auth/service.js'
-import type { AppContext } from '../context.js'
-import type { RateLimitScope } from '../config/index.js'
+import type { Config, RateLimitScope } from '../config/index.js'
 import { ApiError } from './errors.js'
 
-/**
- * The routes a password-guessing or account-farming script hammers. A route may also name its scope itself with
- * `config: { rateLimitScope }`; every other route (all public reads) carries no limiter and pays nothing.
- */
-const SCOPED_ROUTES: Record<string, RateLimitScope> = {
-  'POST /api/v1/auth/register': 'register',
-  'POST /api/v1/auth/token': 'token',
-  'POST /api/v1/auth/token/refresh': 'refresh',
-  'POST /api/v1/me/password': 'password',
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * Throttles the route per client address and per account, with that scope's limits: the routes a
+     * password-guessing or account-farming script hammers. Every other route (all public reads) carries no limiter
+     * and pays nothing.
+     */
+    rateLimitScope?: RateLimitScope
+  }
 }
 
-/** Older spellings of a scope used in route configs. */
-const ALIASES: Record<string, RateLimitScope> = { credentials: 'token' }
+/**
+ * The account a throttled request acts on (`user:<id>`, or an address with no account, `email:<address>`), or
+ * undefined when the request names none: what the per-account limit counts, as the routes' owner (auth) reads it.
+ */
+export type AccountOf = (scope: RateLimitScope, request: FastifyRequest) => Promise<string | undefined>
 
 /** DRF's Throttled message, with its Retry-After header. */
 export function throttled(seconds: number): ApiError {
@@ -32,25 +33,8 @@ export function throttled(seconds: number): ApiError {
   )
 }
 
-/**
- * The account a request acts on, hashed so no email address is ever stored as a Redis key. A login's email is
- * resolved to its account the way login itself resolves it (PostgreSQL's lower(), which folds more than
- * JavaScript's toLowerCase(): `İ` is `i` to it), so no spelling of an address gets a throttle of its own; only an
- * address with no account is keyed by its text. A registration is keyed by the address it asks for, account or not.
- */
-async function accountOf(ctx: AppContext, scope: RateLimitScope, request: FastifyRequest): Promise<string | undefined> {
-  const body = request.body as Record<string, unknown> | null | undefined
-  let account: string | undefined
-  if (scope === 'password') account = request.user ? `user:${request.user.id}` : undefined
-  else if (scope === 'refresh') {
-    const claims = typeof body?.refresh === 'string' ? ctx.tokens.verify(body.refresh, 'refresh') : null
-    account = claims ? `user:${claims.user_id}` : undefined
-  } else if (typeof body?.email === 'string') {
-    const user = scope === 'token' ? await findUserByEmail(ctx.db, body.email) : undefined
-    account = user ? `user:${user.id}` : `email:${body.email.trim().toLowerCase()}`
-  }
-  return account === undefined ? undefined : createHash('sha256').update(account).digest('base64url').slice(0, 22)
-}
+/** An account as a counter's key: hashed, so no email address is ever stored as a Redis key. */
+const accountKey = (account: string) => createHash('sha256').update(account).digest('base64url').slice(0, 22)
 
 /**
  * The client as a rate-limit key: its address, or for IPv6 its /64 network, which one subscriber usually holds
@@ -63,17 +47,6 @@ export function clientKey(ip: string): string {
   return `${address.parts.slice(0, 4).map((part) => part.toString(16)).join(':')}::/64`
 }
 
-function scopeOf(route: RouteOptions): RateLimitScope | undefined {
-  const declared = (route.config as { rateLimitScope?: string } | undefined)?.rateLimitScope
-  if (declared) return ALIASES[declared] ?? (declared as RateLimitScope)
-  const methods = [route.method].flat()
-  for (const method of methods) {
-    const scope = SCOPED_ROUTES[`${method} ${route.url.replace(/\/$/, '')}`]
-    if (scope) return scope
-  }
-  return undefined
-}
-
 const KEY = Symbol('rateLimitKey')
 type Keyed = FastifyRequest & { [KEY]?: string }
 
@@ -82,12 +55,16 @@ function append<T>(existing: T | T[] | undefined, hook: T): T[] {
 }
 
 /**
- * Throttles the credential routes per client address (before the body is even read) and per account (once the
- * body or the signed-in user is known). Counters live in Redis when configured, so the limits hold across every
- * instance; a Redis outage lets requests through rather than failing them. Must be installed before the routes.
+ * Throttles the routes that declare a `rateLimitScope` per client address (before the body is even read) and per
+ * account (`accountOf`, once the body or the signed-in user is known). Counters live in Redis when configured, so
+ * the limits hold across every instance; a Redis outage lets requests through rather than failing them. Must be
+ * installed before the routes.
  */
-export async function installRateLimits(app: FastifyInstance, ctx: AppContext): Promise<void> {
-  const { config } = ctx
+export async function installRateLimits(
+  app: FastifyInstance,
+  config: Pick<Config, 'rateLimit' | 'redisUrl' | 'redisPrefix' | 'rateLimitWindowSeconds' | 'rateLimits'>,
+  accountOf: AccountOf,
+): Promise<void> {
   if (!config.rateLimit) return
   let redis: Redis | undefined
   if (config.redisUrl) {
@@ -127,11 +104,14 @@ export async function installRateLimits(app: FastifyInstance, ctx: AppContext): 
   }
 
   app.addHook('onRoute', (route) => {
-    const scope = scopeOf(route)
+    const scope = route.config?.rateLimitScope
     if (!scope) return
     const rule = config.rateLimits[scope]
     const perIp = limiter(scope, 'ip', rule.perIp, (request) => clientKey(request.ip))
-    const perAccount = limiter(scope, 'account', rule.perAccount, (request) => accountOf(ctx, scope, request))
+    const perAccount = limiter(scope, 'account', rule.perAccount, async (request) => {
+      const account = await accountOf(scope, request)
+      return account === undefined ? undefined : accountKey(account)
+    })
     route.onRequest = append<onRequestHookHandler>(route.onRequest as never, perIp as onRequestHookHandler)
     // A preHandler: by then the auth guard (onRequest) has identified the user for `password`.
     route.preHandler = append<preHandlerHookHandler>(route.preHandler as never, perAccount as preHandlerHookHandler)

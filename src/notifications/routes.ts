@@ -1,10 +1,14 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import { Gauge } from 'prom-client'
-import type { AppContext } from '../context.js'
+import type { Config } from '../config/index.js'
+import type { Queryable } from '../db/index.js'
+import type { PubSub } from '../pubsub/index.js'
 import { type AuthUser, bearerToken, currentUser } from '../auth/guard.js'
-import { Detail, PageQuery, Paginated, buildPage, pageRequest } from '../http/pagination.js'
+import type { SessionDirectory } from '../auth/sessions.js'
+import { buildPage, pageRequest } from '../http/pagination.js'
+import { BigIdParams, Detail, PageQuery, Paginated, Timestamp, bearer as security } from '../http/schemas.js'
 import { notFound } from '../http/errors.js'
 import { CloseCode, NOTIFICATIONS_PATH, type ClientMessage } from './protocol.js'
 import { NotificationSocket, type SocketSource, SocketHub, type StreamSocket } from './sockets.js'
@@ -19,7 +23,6 @@ import {
 } from './service.js'
 
 const tags = ['notifications']
-const security = [{ bearerAuth: [] }]
 const unauthorized = { 401: Detail }
 
 const NotificationSchema = Type.Object({
@@ -30,11 +33,8 @@ const NotificationSchema = Type.Object({
   previous_status: Type.Union([Type.String(), Type.Null()]),
   message: Type.String(),
   read: Type.Boolean(),
-  created_at: Type.String({ format: 'date-time' }),
+  created_at: Timestamp,
 })
-
-// An id past bigint's range is "no such notification" (404), never a database error.
-const IdParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) })
 
 const SOCKET_DESCRIPTION = `WebSocket (upgrade this GET). Authenticate with \`?token=<access>\` or \`Authorization: Bearer\`;
 without a valid access token the socket is closed with 4401, as it is when the token expires or the session is revoked
@@ -44,13 +44,23 @@ without a valid access token the socket is closed with 4401, as it is when the t
 server instance: a new one past it closes their oldest with 4429 "Too many sockets for this user" (do not reconnect
 that one). 1013 (too slow) and 1011 (server error) mean: reconnect with \`since\`. A plain GET answers 426.`
 
-export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
+/** What the notification routes and streams use. */
+export interface NotificationsContext {
+  db: Queryable
+  pubsub: PubSub
+  sessions: Pick<SessionDirectory, 'onRevoked'>
+  config: Pick<Config, 'wsPingIntervalMs' | 'wsMaxSocketsPerUser' | 'dbPoolSize'>
+  log: FastifyBaseLogger
+}
+
+export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: NotificationsContext }> = async (app, { ctx }) => {
   app.get(
     '/api/v1/notifications',
     {
       onRequest: app.guards.user,
       schema: {
         tags,
+        operationId: 'listNotifications',
         summary: 'Your notifications, newest first',
         security,
         querystring: Type.Object({
@@ -75,7 +85,7 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
     '/api/v1/notifications/read-all',
     {
       onRequest: app.guards.user,
-      schema: { tags, summary: 'Mark all your notifications read', security, response: { 204: Type.Null(), ...unauthorized } },
+      schema: { tags, operationId: 'markAllNotificationsRead', summary: 'Mark all your notifications read', security, response: { 204: Type.Null(), ...unauthorized } },
     },
     async (request, reply) => {
       await markAllRead(ctx.db, currentUser(request).id)
@@ -89,9 +99,10 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
       onRequest: app.guards.user,
       schema: {
         tags,
+        operationId: 'markNotificationRead',
         summary: 'Mark one of your notifications read',
         security,
-        params: IdParams,
+        params: BigIdParams,
         response: { 200: NotificationSchema, ...unauthorized, 404: Detail },
       },
     },
@@ -104,7 +115,7 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
 
   await serveStream(app, ctx, {
     url: NOTIFICATIONS_PATH,
-    schema: { tags, summary: 'Live notifications (WebSocket)', description: SOCKET_DESCRIPTION },
+    schema: { tags, operationId: 'watchNotifications', summary: 'Live notifications (WebSocket)', description: SOCKET_DESCRIPTION },
     gauge: { name: 'websocket_connections', help: 'Authenticated notification WebSockets open on this instance' },
     latest: (user) => latestNotificationId(ctx.db, user.id),
     backlog: (user, after, limit) => notificationsAfter(ctx.db, user.id, after, limit),
@@ -115,7 +126,7 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
 /** A WebSocket endpoint fed by the notifications channel: /ws/notifications, and the staff stream beside it. */
 export interface StreamSpec {
   url: string
-  schema: { tags: string[]; summary: string; description: string; response?: Record<number, unknown> }
+  schema: { tags: string[]; operationId: string; summary: string; description: string; response?: Record<number, unknown> }
   gauge: { name: string; help: string }
   /** The highest notification id this user's socket could see now: where a socket without `since` starts. */
   latest(user: AuthUser): Promise<number>
@@ -129,7 +140,7 @@ export interface StreamSpec {
 }
 
 /** Registers the stream's route and its hub: one channel subscription per instance, revocations, resync, shutdown. */
-export async function serveStream(app: FastifyInstance, ctx: AppContext, spec: StreamSpec): Promise<SocketHub> {
+export async function serveStream(app: FastifyInstance, ctx: NotificationsContext, spec: StreamSpec): Promise<SocketHub> {
   const hub = new SocketHub(ctx.config.wsPingIntervalMs, ctx.log, ctx.config.wsMaxSocketsPerUser, spec.audience)
   new Gauge({
     name: spec.gauge.name,

@@ -1,7 +1,8 @@
-import { type SQL, and, asc, count, desc, eq, getTableColumns, gt, max, not, sql } from 'drizzle-orm'
-import type { AppContext } from '../context.js'
+import { type SQL, and, asc, count, desc, eq, gt, max, not, sql } from 'drizzle-orm'
 import type { Queryable } from '../db/index.js'
 import { type OrderStatus, notifications, orderStatuses } from '../db/schema.js'
+import { rows, toDate } from '../db/sql.js'
+import type { PubSub } from '../pubsub/index.js'
 
 export interface NotificationOut {
   id: number
@@ -24,7 +25,9 @@ export interface StatusChange {
 /** One channel for every instance; each instance delivers to the sockets it holds. */
 export const NOTIFICATIONS_CHANNEL = 'notifications'
 
-export function serializeNotification(row: typeof notifications.$inferSelect): NotificationOut {
+type NotificationRow = Pick<typeof notifications.$inferSelect, 'id' | 'orderId' | 'status' | 'previousStatus' | 'message' | 'read' | 'createdAt'>
+
+export function serializeNotification(row: NotificationRow): NotificationOut {
   return {
     id: row.id,
     type: 'order.status_changed',
@@ -37,8 +40,8 @@ export function serializeNotification(row: typeof notifications.$inferSelect): N
   }
 }
 
-/** The message a status change is stored with; exported for writers that insert it in their own statement. */
-export function describe(change: StatusChange): string {
+/** The message a status change is stored with. */
+function describe(change: StatusChange): string {
   const order = `Order #${change.orderId}`
   switch (change.status) {
     case 'pending':
@@ -67,12 +70,29 @@ export function lockUserNotifications(userId: number): SQL {
 }
 
 /**
- * The user's notification before the one being inserted (0 for none), as an expression of the inserting statement
- * (in its RETURNING): that statement runs after lockUserNotifications, so it sees every earlier one committed, and
- * not the row it inserts.
+ * The one way a notification is stored: the INSERT of the owner's notification of a status change, returning the row
+ * and the user's notification before it (`previous_id`, 0 for none), as storedNotification reads them. Run alone
+ * (recordStatusChange), or as a CTE of the statement that writes the change itself (placing an order); either way
+ * after lockUserNotifications in the same transaction, so the previous id counts every earlier one committed and,
+ * read in the statement's own snapshot, never the row being inserted.
  */
-export function previousNotificationId(userId: number): SQL<number> {
-  return sql<number>`(SELECT coalesce(max(n.id), 0) FROM notifications n WHERE n.user_id = ${userId})`.mapWith(Number)
+export function insertNotification(change: StatusChange): SQL {
+  return sql`INSERT INTO notifications (user_id, order_id, status, previous_status, message)
+          VALUES (${change.userId}, ${change.orderId}, ${change.status}, ${change.previousStatus}, ${describe(change)})
+          RETURNING id, order_id, status, previous_status, message, read, created_at,
+                    (SELECT coalesce(max(n.id), 0) FROM notifications n WHERE n.user_id = ${change.userId}) AS previous_id`
+}
+
+/** A row insertNotification returns, unparsed: bigints are text from node-postgres, timestamps text or a Date. */
+export interface InsertedNotification {
+  id: string | number
+  order_id: number
+  status: OrderStatus
+  previous_status: OrderStatus | null
+  message: string
+  read: boolean
+  created_at: string | Date
+  previous_id: string | number
 }
 
 /** A notification as its transaction stored it, with what publishNotifications needs to keep one user's in order. */
@@ -81,21 +101,25 @@ export interface StoredNotification {
   previousId: number
 }
 
+/** What insertNotification returned, as it is answered and pushed. */
+export function storedNotification(row: InsertedNotification): StoredNotification {
+  const notification = serializeNotification({
+    id: Number(row.id),
+    orderId: row.order_id,
+    status: row.status,
+    previousStatus: row.previous_status,
+    message: row.message,
+    read: row.read,
+    createdAt: toDate(row.created_at),
+  })
+  return { notification, previousId: Number(row.previous_id) }
+}
+
 /** Stores the owner's notification; call inside the transaction that changes the status. */
 export async function recordStatusChange(tx: Queryable, change: StatusChange): Promise<StoredNotification> {
   await tx.execute(sql`SELECT ${lockUserNotifications(change.userId)}`)
-  const [row] = await tx
-    .insert(notifications)
-    .values({
-      userId: change.userId,
-      orderId: change.orderId,
-      status: change.status,
-      previousStatus: change.previousStatus,
-      message: describe(change),
-    })
-    .returning({ ...getTableColumns(notifications), previousId: previousNotificationId(change.userId) })
-  const { previousId, ...stored } = row!
-  return { notification: serializeNotification(stored), previousId }
+  const [row] = await rows<InsertedNotification>(tx, insertNotification(change))
+  return storedNotification(row!)
 }
 
 /**
@@ -104,7 +128,7 @@ export async function recordStatusChange(tx: Queryable, change: StatusChange): P
  * the user's notification before it, so that a socket sends one user's notifications in id order, without gaps,
  * whichever instance published them and whatever overtook what on the way (NotificationSocket.deliver).
  */
-export async function publishNotifications(ctx: AppContext, userId: number, items: StoredNotification[]): Promise<void> {
+export async function publishNotifications(ctx: { pubsub: PubSub }, userId: number, items: StoredNotification[]): Promise<void> {
   for (const { notification, previousId } of [...items].sort((a, b) => a.notification.id - b.notification.id)) {
     const message: PublishedNotification = { user_id: userId, previous_id: previousId, notification }
     await ctx.pubsub.publish(NOTIFICATIONS_CHANNEL, JSON.stringify(message))

@@ -1,11 +1,10 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { asc, gt, max } from 'drizzle-orm'
-import type { AppContext } from '../context.js'
 import type { Queryable } from '../db/index.js'
 import { type OrderStatus, notifications, orderStatuses } from '../db/schema.js'
-import { StatusSchema } from '../orders/schemas.js'
+import { OrderStatusSchema, Timestamp } from '../http/schemas.js'
 import { CloseCode } from './protocol.js'
-import { serveStream } from './routes.js'
+import { type NotificationsContext, serveStream } from './routes.js'
 import { type NotificationOut, serializeNotification } from './service.js'
 import { type Frame, StaffSocket } from './sockets.js'
 
@@ -18,11 +17,11 @@ export const StaffMessage = Type.Object(
     notification: Type.Object({
       id: Type.Integer({ description: 'the notification id: pass the last one seen as `since` when reconnecting' }),
       order_id: Type.Integer(),
-      status: StatusSchema,
+      status: OrderStatusSchema,
       // Written out as OpenAPI 3.0 says "nullable": a union with Type.Null() reaches the document as a null "object".
       previous_status: Type.Unsafe<OrderStatus | null>({ type: 'string', enum: [...orderStatuses, null], nullable: true }),
       message: Type.String(),
-      created_at: Type.String({ format: 'date-time' }),
+      created_at: Timestamp,
     }),
   },
   { description: 'A frame of the staff stream (the socket also answers `{"type": "ping"}` with `{"type": "pong"}`).' },
@@ -60,11 +59,12 @@ Send \`{"type": "ping"}\` for \`{"type": "pong"}\`. A plain GET answers 426.`
  * machinery as /ws/notifications (serveStream), so anything that stream learns (a resync after a pub/sub outage, a
  * socket cap) reaches this one with it.
  */
-export const staffStreamRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
+export const staffStreamRoutes: FastifyPluginAsyncTypebox<{ ctx: NotificationsContext }> = async (app, { ctx }) => {
   await serveStream(app, ctx, {
     url: STAFF_STREAM_PATH,
     schema: {
       tags: ['notifications'],
+      operationId: 'watchAllOrders',
       summary: 'Every order as it is placed and moves (staff, WebSocket)',
       description: DESCRIPTION,
       response: { 101: StaffMessage },

@@ -1,7 +1,9 @@
-import type { AppContext } from '../context.js'
+import type { Config } from '../config/index.js'
+import type { Db } from '../db/index.js'
 import type { ControlHandler } from '../db/datadir.js'
-import { passwordProblems } from '../auth/passwords.js'
-import { upsertStaff } from '../auth/service.js'
+import { type PasswordHasher, passwordProblems } from '../auth/passwords.js'
+import type { SessionDirectory } from '../auth/sessions.js'
+import { upsertStaff } from '../auth/accounts.js'
 
 /**
  * What the embedded server does for a CLI that finds the data folder held by it (src/cli/open.ts): createadmin
@@ -9,7 +11,12 @@ import { upsertStaff } from '../auth/service.js'
  * refused, because PGlite runs every statement on the server's one thread: a bulk load through it would stall every
  * request for its whole duration (and --reset would empty carts and orders under signed-in users).
  */
-export function controlHandler(ctx: AppContext): ControlHandler {
+export function controlHandler(ctx: {
+  config: Pick<Config, 'dataDir'>
+  db: Db
+  hasher: PasswordHasher
+  sessions: SessionDirectory
+}): ControlHandler {
   const server = `the running server (pid ${process.pid})`
   return async (request) => {
     switch (request.command) {

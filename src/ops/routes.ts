@@ -2,8 +2,10 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import { timingSafeEqual } from 'node:crypto'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { FastifyInstance } from 'fastify'
-import type { AppContext } from '../context.js'
 import { notAuthenticated } from '../http/errors.js'
+import type { VersionedCache } from '../cache/index.js'
+import type { Database } from '../db/index.js'
+import type { PubSub } from '../pubsub/index.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -26,7 +28,7 @@ async function check(probe: () => Promise<void>): Promise<string> {
  * Request counts and latencies of every route, by route pattern, and the cache's counters. Installed on the root
  * instance, before the routes: a hook inside an encapsulated plugin would see only that plugin's routes.
  */
-export function installRequestMetrics(app: FastifyInstance, ctx: AppContext, registry: Registry): void {
+export function installRequestMetrics(app: FastifyInstance, cache: VersionedCache, registry: Registry): void {
   // The process's own: CPU, resident memory, heap by space, event-loop lag, GC pauses, open handles.
   collectDefaultMetrics({ register: registry })
   const requests = new Counter({
@@ -48,7 +50,7 @@ export function installRequestMetrics(app: FastifyInstance, ctx: AppContext, reg
       help: `Catalogue cache ${kind} since start`,
       registers: [registry],
       collect() {
-        this.set(ctx.cache.stats[kind])
+        this.set(cache.stats[kind])
       },
     })
   }
@@ -73,12 +75,15 @@ export function installRequestMetrics(app: FastifyInstance, ctx: AppContext, reg
 }
 
 /** Health probes and the Prometheus endpoint. The registry is per app, so several apps in one process never mix counts. */
-export const opsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; registry: Registry }> = async (app, { ctx, registry }) => {
-  app.get('/health/live', { schema: { tags: ['operations'], response: { 200: Health } } }, async () => ({ status: 'ok' }))
+export const opsRoutes: FastifyPluginAsyncTypebox<{
+  ctx: { database: Database; cache: VersionedCache; pubsub: PubSub; config: { metricsToken: string | undefined } }
+  registry: Registry
+}> = async (app, { ctx, registry }) => {
+  app.get('/health/live', { schema: { tags: ['operations'], operationId: 'checkLiveness', response: { 200: Health } } }, async () => ({ status: 'ok' }))
 
   app.get(
     '/health/ready',
-    { schema: { tags: ['operations'], response: { 200: Health, 503: Health } } },
+    { schema: { tags: ['operations'], operationId: 'checkReadiness', response: { 200: Health, 503: Health } } },
     async (_request, reply) => {
       const [database, cache, pubsub] = await Promise.all([
         check(() => ctx.database.ping(2_000)),
@@ -95,7 +100,7 @@ export const opsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; registry: R
   app.get(
     '/metrics',
     {
-      schema: { tags: ['operations'], ...(token ? { security: [{ bearerAuth: [] }] } : {}) },
+      schema: { tags: ['operations'], operationId: 'getMetrics', ...(token ? { security: [{ bearerAuth: [] }] } : {}) },
       // With METRICS_TOKEN set, a scraper shows it as a bearer token; nobody else reads the service's figures.
       onRequest: async (request) => {
         if (token && !sameToken(request.headers.authorization, `Bearer ${token}`)) throw notAuthenticated()

@@ -1,15 +1,18 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { AppContext } from '../context.js'
+import type { VersionedCache } from '../cache/index.js'
+import type { Db } from '../db/index.js'
+import type { PubSub } from '../pubsub/index.js'
 import { currentUser } from '../auth/guard.js'
 import { emptyAddress } from '../db/schema.js'
 import { fieldError } from '../http/errors.js'
-import { Detail, Paginated, buildPage, pageRequest } from '../http/pagination.js'
-import { IdParams } from '../cart/schemas.js'
+import { buildPage, pageRequest } from '../http/pagination.js'
+import { Detail, IdParams, Paginated, bearer as security } from '../http/schemas.js'
 import { OrderListQuery, OrderSchema, PlaceOrderBody, StatusBody, StockConflict } from './schemas.js'
-import * as service from './service.js'
+import { MAX_IDEMPOTENCY_KEY_LENGTH, placeOrder } from './placing.js'
+import { getOrder, listOrders } from './reading.js'
+import { cancelOrder, changeStatus } from './status.js'
 
 const tags = ['orders']
-const security = [{ bearerAuth: [] }]
 const errors = { 401: Detail, 403: Detail, 404: Detail, 409: Detail }
 
 const IDEMPOTENCY_HEADER = 'Idempotency-Key'
@@ -18,13 +21,13 @@ function idempotencyKey(header: string | string[] | undefined): string | undefin
   if (header === undefined) return undefined
   const key = Array.isArray(header) ? header.join(',') : header
   if (!key.trim()) throw fieldError(IDEMPOTENCY_HEADER, 'This field may not be blank.')
-  if (key.length > service.MAX_IDEMPOTENCY_KEY_LENGTH) {
-    throw fieldError(IDEMPOTENCY_HEADER, `Ensure this field has no more than ${service.MAX_IDEMPOTENCY_KEY_LENGTH} characters.`)
+  if (key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+    throw fieldError(IDEMPOTENCY_HEADER, `Ensure this field has no more than ${MAX_IDEMPOTENCY_KEY_LENGTH} characters.`)
   }
   return key
 }
 
-export const ordersRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
+export const ordersRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: VersionedCache; pubsub: PubSub } }> = async (app, { ctx }) => {
   // Authentication runs before validation, so an anonymous or non-staff request is refused whatever its body.
   const user = { onRequest: app.guards.user }
   const staff = { onRequest: app.guards.staff }
@@ -40,6 +43,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asyn
       schema: {
         tags,
         security,
+        operationId: 'placeOrder',
         summary: 'Place an order from your cart',
         description:
           'All or nothing: stock is decremented only if every line has enough, prices and names are snapshotted and ' +
@@ -57,7 +61,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asyn
     },
     async (request, reply) => {
       const address = request.body?.shipping_address
-      const { order, replayed } = await service.placeOrder(ctx, currentUser(request).id, {
+      const { order, replayed } = await placeOrder(ctx, currentUser(request).id, {
         shippingAddress: address && { ...emptyAddress, ...address },
         idempotencyKey: idempotencyKey(request.headers['idempotency-key']),
       })
@@ -73,6 +77,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asyn
       schema: {
         tags,
         security,
+        operationId: 'listOrders',
         summary: 'Your orders, newest first (staff: everyone’s, filterable by user)',
         querystring: OrderListQuery,
         response: { 200: Paginated(OrderSchema), ...errors },
@@ -80,15 +85,15 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asyn
     },
     async (request) => {
       const page = pageRequest(request.query)
-      const { count, results } = await service.listOrders(ctx.db, currentUser(request), request.query, page)
+      const { count, results } = await listOrders(ctx.db, currentUser(request), request.query, page)
       return buildPage(request, page, count, results)
     },
   )
 
   app.get(
     '/orders/:id',
-    { ...user, schema: { tags, security, summary: 'One order', params: IdParams, response: { 200: OrderSchema, ...errors } } },
-    async (request) => service.getOrder(ctx.db, currentUser(request), request.params.id),
+    { ...user, schema: { tags, security, operationId: 'getOrder', summary: 'One order', params: IdParams, response: { 200: OrderSchema, ...errors } } },
+    async (request) => getOrder(ctx.db, currentUser(request), request.params.id),
   )
 
   app.patch(
@@ -98,6 +103,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asyn
       schema: {
         tags,
         security,
+        operationId: 'changeOrderStatus',
         summary: 'Move an order along pending → shipped → delivered (staff)',
         description: '`cancelled` is accepted while pending and does what POST /orders/{id}/cancel does (restocks).',
         params: IdParams,
@@ -105,7 +111,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asyn
         response: { 200: OrderSchema, ...errors },
       },
     },
-    async (request) => service.changeStatus(ctx, currentUser(request), request.params.id, request.body.status),
+    async (request) => changeStatus(ctx, currentUser(request), request.params.id, request.body.status),
   )
 
   app.post(
@@ -115,11 +121,12 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asyn
       schema: {
         tags,
         security,
+        operationId: 'cancelOrder',
         summary: 'Cancel a pending order and put its stock back',
         params: IdParams,
         response: { 200: OrderSchema, ...errors },
       },
     },
-    async (request) => service.cancelOrder(ctx, currentUser(request), request.params.id),
+    async (request) => cancelOrder(ctx, currentUser(request), request.params.id),
   )
 }

@@ -1,14 +1,12 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { AppContext } from '../context.js'
+import type { Queryable } from '../db/index.js'
 import { LOW_STOCK_MAX, orderStatuses } from '../db/schema.js'
 import { fieldError } from '../http/errors.js'
-import { Detail } from '../http/pagination.js'
-import { Money } from '../cart/schemas.js'
+import { Detail, Money, Timestamp, bearer as security } from '../http/schemas.js'
 import { ProductSchema } from '../catalogue/schemas.js'
 import { orderStats, stockStats } from './service.js'
 
 const tags = ['stats']
-const security = [{ bearerAuth: [] }]
 const errors = { 400: Detail, 401: Detail, 403: Detail }
 
 /** An overview, not a report: the window's cost grows with the orders in it, so it is bounded. */
@@ -16,7 +14,7 @@ export const MAX_WINDOW_DAYS = 31
 const DAY_MS = 86_400_000
 
 const OrderStatsSchema = Type.Object({
-  since: Type.String({ format: 'date-time' }),
+  since: Timestamp,
   placed: Type.Integer({ description: 'orders placed since `since`' }),
   revenue: { ...Money, description: 'their total, cancelled orders excepted' },
   by_status: Type.Object(Object.fromEntries(orderStatuses.map((s) => [s, Type.Integer()]))),
@@ -31,7 +29,7 @@ const StockStatsSchema = Type.Object({
 })
 
 /** The staff overview's figures; each is an index range scan, cheap at any catalogue and order count. */
-export const statsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
+export const statsRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Queryable } }> = async (app, { ctx }) => {
   const staff = { onRequest: app.guards.staff }
 
   app.get(
@@ -41,6 +39,7 @@ export const statsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async
       schema: {
         tags,
         security,
+        operationId: 'getOrderStats',
         summary: 'Orders placed since a moment, by current status, with their revenue (staff)',
         querystring: Type.Object({
           since: Type.Optional(
@@ -72,6 +71,7 @@ export const statsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async
       schema: {
         tags,
         security,
+        operationId: 'getStockStats',
         summary: 'Sold-out and low-stock products, lowest stock first (staff)',
         querystring: Type.Object({
           threshold: Type.Integer({ minimum: 0, maximum: LOW_STOCK_MAX, default: 5, description: 'low means at most this many units' }),

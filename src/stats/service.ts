@@ -1,7 +1,7 @@
 import { and, asc, count, eq, gte, lte, sql, type SQL } from 'drizzle-orm'
 import type { Queryable } from '../db/index.js'
 import { LOW_STOCK_MAX, type OrderStatus, categories, orderStatuses, orders, products } from '../db/schema.js'
-import { productColumns, serializeProduct } from '../catalogue/service.js'
+import { productColumns, serializeProduct } from '../catalogue/products.js'
 import type { ProductOut } from '../catalogue/schemas.js'
 
 export interface OrderStats {

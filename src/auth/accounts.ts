@@ -1,17 +1,17 @@
-import { and, eq, isNull, sql } from 'drizzle-orm'
-import type { AppContext } from '../context.js'
+import { and, asc, count, eq, isNull, sql } from 'drizzle-orm'
 import { type Address, emptyAddress, refreshTokens, users } from '../db/schema.js'
 import type { Db, Queryable } from '../db/index.js'
 import { isUniqueViolation } from '../db/errors.js'
-import { ApiError, fieldError, notFound, tokenNotValid, validation } from '../http/errors.js'
+import { notFound, validation } from '../http/errors.js'
+import type { PageRequest } from '../http/pagination.js'
 import { accountGone } from './guard.js'
 import { type PasswordHasher, passwordProblems } from './passwords.js'
+import type { SessionDirectory } from './sessions.js'
 import type { AccountOut, UserOut } from './schemas.js'
 
-type UserRow = typeof users.$inferSelect
+/** Accounts: the users' rows, their profiles and staff administration, and the row lock every session change takes. */
 
-export const badCredentials = () =>
-  new ApiError(401, { detail: 'No active account found with the given credentials' })
+export type UserRow = typeof users.$inferSelect
 
 export function serializeAccount(user: UserRow): AccountOut {
   return { ...serializeUser(user), is_active: user.isActive }
@@ -52,11 +52,18 @@ export async function getAccount(db: Queryable, id: number, missing = () => notF
   return user
 }
 
-/** The signed-in user's account, which may have been deleted since the token was issued (see AccountGone). */
-export const getUser = (db: Queryable, id: number) => getAccount(db, id, accountGone)
+/** One page of accounts by id; with `search`, only those whose email contains it (case-insensitive). */
+export async function listAccounts(db: Queryable, page: PageRequest, search: string | undefined): Promise<{ count: number; results: AccountOut[] }> {
+  const where = search ? sql`lower(${users.email}) LIKE ${`%${search.toLowerCase().replace(/[\\%_]/g, '\\$&')}%`}` : undefined
+  const [rows, [total]] = await Promise.all([
+    db.select().from(users).where(where).orderBy(asc(users.id)).limit(page.limit).offset(page.offset),
+    db.select({ n: count() }).from(users).where(where),
+  ])
+  return { count: total?.n ?? 0, results: rows.map(serializeAccount) }
+}
 
 export async function register(
-  ctx: AppContext,
+  ctx: { db: Queryable; hasher: PasswordHasher },
   input: { email: string; password: string; first_name?: string | undefined; last_name?: string | undefined },
 ): Promise<UserOut> {
   const email = normalizeEmail(input.email)
@@ -84,8 +91,6 @@ export async function register(
   }
 }
 
-type Versions = Pick<UserRow, 'id' | 'tokenVersion' | 'sessionVersion'>
-
 /**
  * Lock order, the same for every path that issues or revokes tokens: the user's row first, then refresh_tokens.
  * Issuers (login, refresh) take it FOR SHARE, so one user's devices still log in and refresh side by side; what
@@ -94,106 +99,12 @@ type Versions = Pick<UserRow, 'id' | 'tokenVersion' | 'sessionVersion'>
  * revocation's statements start (and, under READ COMMITTED, each of them sees that row and revokes it) or starts
  * after the revocation committed and reads the new versions.
  */
-function lockUser(db: Queryable, userId: number, mode: 'share' | 'no key update') {
+export function lockUser(db: Queryable, userId: number, mode: 'share' | 'no key update') {
   return db.select().from(users).where(eq(users.id, userId)).for(mode).then(([row]) => row)
 }
 
-/** Call with the user's row locked (see lockUser), the versions read under that lock. */
-async function issuePair(ctx: AppContext, db: Queryable, user: Versions) {
-  const refresh = ctx.tokens.issue('refresh', user.id, user.tokenVersion, user.sessionVersion)
-  await db.insert(refreshTokens).values({ jti: refresh.jti, userId: user.id, expiresAt: refresh.expiresAt })
-  const access = ctx.tokens.issue('access', user.id, user.tokenVersion)
-  return { access: access.token, refresh: refresh.token }
-}
-
-/**
- * The password is verified (slow) outside any transaction; then, with the row locked, the account must still have
- * that password, be active and have had no session revoked meanwhile: a login racing a password change either
- * finishes first (and the change revokes its token) or is refused.
- */
-export async function login(ctx: AppContext, email: string, password: string) {
-  const user = await findUserByEmail(ctx.db, email)
-  if (!user) {
-    await ctx.hasher.dummyVerify(password)
-    throw badCredentials()
-  }
-  const ok = await ctx.hasher.verify(user.password, password)
-  if (!ok || !user.isActive) throw badCredentials()
-  return ctx.db.transaction(async (tx) => {
-    const locked = await lockUser(tx, user.id, 'share')
-    if (!locked || !locked.isActive || locked.password !== user.password || locked.sessionVersion !== user.sessionVersion) {
-      throw badCredentials()
-    }
-    return issuePair(ctx, tx, locked)
-  })
-}
-
-/**
- * Rotation: the presented refresh token is blacklisted by a conditional update, so of two concurrent refreshes
- * with one token exactly one finds the row still unrevoked; the other gets 401. A token issued before the
- * account's sessions were ended (its session version is behind) is refused even if its row escaped the revocation.
- */
-export async function refresh(ctx: AppContext, token: string) {
-  const claims = ctx.tokens.verify(token, 'refresh')
-  if (!claims) throw tokenNotValid('Token is invalid or expired')
-  return ctx.db.transaction(async (tx) => {
-    const user = await lockUser(tx, claims.user_id, 'share')
-    if (!user || (claims.sver ?? 0) !== user.sessionVersion) throw tokenNotValid('Token is blacklisted')
-    const [revoked] = await tx
-      .update(refreshTokens)
-      .set({ blacklistedAt: new Date() })
-      .where(and(eq(refreshTokens.jti, claims.jti), isNull(refreshTokens.blacklistedAt)))
-      .returning({ userId: refreshTokens.userId })
-    if (!revoked || revoked.userId !== claims.user_id) throw tokenNotValid('Token is blacklisted')
-    if (!user.isActive) throw tokenNotValid('User is inactive')
-    return issuePair(ctx, tx, user)
-  })
-}
-
-/**
- * SimpleJWT's verify with the blacklist app: a signed, unexpired token whose refresh row (if any) is unrevoked, and
- * of the account's current session version, as refresh requires.
- */
-export async function verify(ctx: AppContext, token: string): Promise<void> {
-  const claims = ctx.tokens.verify(token)
-  if (!claims) throw tokenNotValid('Token is invalid or expired')
-  if (claims.token_type === 'refresh') {
-    const [row] = await ctx.db
-      .select({ id: refreshTokens.id })
-      .from(refreshTokens)
-      .innerJoin(users, eq(users.id, refreshTokens.userId))
-      .where(
-        and(eq(refreshTokens.jti, claims.jti), isNull(refreshTokens.blacklistedAt), eq(users.sessionVersion, claims.sver ?? 0)),
-      )
-    if (!row) throw tokenNotValid('Token is blacklisted')
-  }
-}
-
-/**
- * Blacklists one refresh token. Access tokens carry no session id, so logout retires all of the user's access
- * tokens (token version); other devices keep their refresh tokens (same session version) and simply refresh.
- */
-export async function logout(ctx: AppContext, userId: number, token: string): Promise<void> {
-  const claims = ctx.tokens.verify(token, 'refresh')
-  if (!claims || claims.user_id !== userId) throw tokenNotValid('Token is invalid or expired')
-  await ctx.db.transaction(async (tx) => {
-    if (!(await lockUser(tx, userId, 'no key update'))) throw accountGone()
-    const revoked = await tx
-      .update(refreshTokens)
-      .set({ blacklistedAt: new Date() })
-      .where(and(eq(refreshTokens.jti, claims.jti), isNull(refreshTokens.blacklistedAt)))
-      .returning({ id: refreshTokens.id })
-    if (!revoked.length) throw tokenNotValid('Token is blacklisted')
-    await tx
-      .update(users)
-      .set({ tokenVersion: sql`${users.tokenVersion} + 1` })
-      .where(eq(users.id, userId))
-  })
-  await ctx.sessions.revoked(userId)
-}
-
 export async function updateProfile(
-  ctx: AppContext,
+  db: Db,
   userId: number,
   patch: {
     first_name?: string | undefined
@@ -202,7 +113,7 @@ export async function updateProfile(
     address?: Partial<Address> | undefined
   },
 ): Promise<UserOut> {
-  return ctx.db.transaction(async (tx) => {
+  return db.transaction(async (tx) => {
     const current = await lockUser(tx, userId, 'no key update')
     if (!current) throw accountGone()
     const changes = {
@@ -223,7 +134,7 @@ export async function updateProfile(
  * blacklisted (the statement sees every row an issuer committed before the lock was granted), access tokens
  * retired by the token version, and refresh tokens whose row escaped anyway by the session version.
  */
-async function revokeAll(db: Queryable, userId: number): Promise<void> {
+export async function revokeAll(db: Queryable, userId: number): Promise<void> {
   await db
     .update(refreshTokens)
     .set({ blacklistedAt: new Date() })
@@ -234,44 +145,9 @@ async function revokeAll(db: Queryable, userId: number): Promise<void> {
     .where(eq(users.id, userId))
 }
 
-/** Ends every session of the user at once, on every instance (open sockets included); 404 for no such user. */
-export async function revokeSessions(ctx: AppContext, userId: number): Promise<void> {
-  await ctx.db.transaction(async (tx) => {
-    if (!(await lockUser(tx, userId, 'no key update'))) throw notFound()
-    await revokeAll(tx, userId)
-  })
-  await ctx.sessions.revoked(userId)
-}
-
-const wrongOldPassword = () => fieldError('old_password', 'Your old password was entered incorrectly. Please enter it again.')
-
-/**
- * The old password is checked and the new one hashed (both slow) outside the transaction; the hash is written
- * only if the password is still the one checked (a concurrent change makes this one a wrong old password).
- */
-export async function changePassword(ctx: AppContext, userId: number, oldPassword: string, newPassword: string) {
-  const user = await getUser(ctx.db, userId)
-  if (!(await ctx.hasher.verify(user.password, oldPassword))) throw wrongOldPassword()
-  const problems = passwordProblems(newPassword, {
-    email: user.email,
-    first_name: user.firstName,
-    last_name: user.lastName,
-  })
-  if (problems.length) throw validation({ new_password: problems })
-  const hash = await ctx.hasher.hash(newPassword)
-  await ctx.db.transaction(async (tx) => {
-    const locked = await lockUser(tx, userId, 'no key update')
-    if (!locked) throw accountGone()
-    if (locked.password !== user.password) throw wrongOldPassword()
-    await tx.update(users).set({ password: hash }).where(eq(users.id, userId))
-    await revokeAll(tx, userId)
-  })
-  await ctx.sessions.revoked(userId)
-}
-
 /** Staff account administration: deactivating or changing staff rights ends the user's sessions at once. */
 export async function updateAccount(
-  ctx: AppContext,
+  ctx: { db: Db; sessions: SessionDirectory },
   userId: number,
   patch: { is_active?: boolean | undefined; is_staff?: boolean | undefined },
 ): Promise<UserRow> {

@@ -8,6 +8,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import WebSocket from 'ws'
+import { frameText } from '../src/notifications/protocol.js'
 
 interface Start {
   wsBase: string
@@ -26,7 +27,7 @@ function open(wsBase: string, token: string): Promise<void> {
     socket.on('error', reject)
     socket.on('message', (data) => {
       const at = wallNow()
-      const message = JSON.parse(String(data)) as { type: string; notification?: { order_id: number } }
+      const message = JSON.parse(frameText(data)) as { type: string; notification?: { order_id: number } }
       const orderId = message.notification?.order_id
       if (message.type !== 'order.status_changed' || orderId === undefined) return
       if (received.has(orderId)) duplicates++
@@ -36,15 +37,19 @@ function open(wsBase: string, token: string): Promise<void> {
   })
 }
 
-process.once('message', async (start: Start) => {
-  for (let i = 0; i < start.sockets.length; i += 250) {
-    await Promise.all(start.sockets.slice(i, i + 250).map((s) => open(start.wsBase, s.token)))
+async function collect(count: number): Promise<void> {
+  const deadline = Date.now() + 5000
+  while (received.size < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+  for (const socket of sockets) socket.terminate()
+  process.send!({ received: [...received], duplicates }, () => process.exit(0))
+}
+
+async function start({ wsBase, sockets: wanted }: Start): Promise<void> {
+  for (let i = 0; i < wanted.length; i += 250) {
+    await Promise.all(wanted.slice(i, i + 250).map((s) => open(wsBase, s.token)))
   }
   process.send!({ ready: true })
-  process.once('message', async ({ collect }: { collect: number }) => {
-    const deadline = Date.now() + 5000
-    while (received.size < collect && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
-    for (const socket of sockets) socket.terminate()
-    process.send!({ received: [...received], duplicates }, () => process.exit(0))
-  })
-})
+  process.once('message', ({ collect: count }: { collect: number }) => void collect(count))
+}
+
+process.once('message', (message: Start) => void start(message))

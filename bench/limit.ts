@@ -55,7 +55,7 @@ async function redisGet(redisUrl: string, key: string, bytes: number, options: {
       execFile(
         'redis-benchmark',
         ['-u', redisUrl, '-c', String(options.connections), '--threads', String(options.threads), '-n', String(requests), '--csv', 'GET', key],
-        (err, out) => (err ? reject(err) : resolve({ stdout: out })),
+        (err, out) => (err ? reject(new Error(`redis-benchmark: ${err.message}`, { cause: err })) : resolve({ stdout: out })),
       ),
     )
     // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"

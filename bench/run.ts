@@ -190,7 +190,7 @@ const MARK_END = '<!-- bench:end -->'
 
 function writeReport(results: Result[], limits: Limits, header: string[]): void {
   const section = [MARK_START, '## Latest `npm run bench`', '', ...header, '', '### Service', '', table(results), '### Limit: the hardware without the service', '', limitTable(limits), MARK_END].join('\n')
-  let doc = ''
+  let doc: string
   try {
     doc = readFileSync('BENCHMARKS.md', 'utf8')
   } catch {

@@ -46,7 +46,7 @@ export async function createContext(config: Config, log: FastifyBaseLogger, over
       await database.ping(5_000)
     } catch (err) {
       await database.close().catch(() => {})
-      throw new Error(`DATABASE_URL: cannot connect (${(err as Error).message || String(err)})`)
+      throw new Error(`DATABASE_URL: cannot connect (${(err as Error).message || String(err)})`, { cause: err })
     }
     if (!overrides.skipMigrations) await database.migrate()
   }

@@ -10,9 +10,9 @@ export interface Loaded<T> {
   data: T | undefined
   problem: Problem | null
   loading: boolean
-  reload(): void
+  reload: () => void
   /** Shows data the page already has (the answer to its own write), without a refetch. */
-  set(data: T): void
+  set: (data: T) => void
 }
 
 /** Runs `load` when `deps` change (and on reload); a slower earlier answer never overwrites a later one. */

@@ -25,11 +25,11 @@ declare module 'fastify' {
 
 export interface Guards {
   /** Any signed-in, active user; 401 otherwise. */
-  user(request: FastifyRequest): Promise<void>
+  user: (request: FastifyRequest) => Promise<void>
   /** Staff only: 401 anonymous, 403 others. */
-  staff(request: FastifyRequest): Promise<void>
+  staff: (request: FastifyRequest) => Promise<void>
   /** The user behind an access token, or null (WebSockets, which cannot answer 401). */
-  fromToken(token: string): Promise<AuthUser | null>
+  fromToken: (token: string) => Promise<AuthUser | null>
 }
 
 /**

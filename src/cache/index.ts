@@ -225,8 +225,9 @@ export class VersionedCache {
         }
       }
     }
+    // eslint-disable-next-line @typescript-eslint/await-thenable -- settled values and pending loads mixed, as Promise.all allows
     const resolved = await Promise.all(values)
-    return resolved.every((v) => v !== null) ? (resolved as string[]) : null
+    return resolved.every((v) => v !== null) ? (resolved) : null
   }
 
   /**

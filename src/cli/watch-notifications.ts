@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util'
 import { WebSocket } from 'ws'
-import { CloseCode, NOTIFICATIONS_PATH, type ServerMessage } from '../notifications/protocol.js'
+import { CloseCode, NOTIFICATIONS_PATH, type ServerMessage, frameText } from '../notifications/protocol.js'
 import type { NotificationOut } from '../notifications/service.js'
 import { PASSWORD_ENV, readPassword } from './password.js'
 
@@ -76,7 +76,7 @@ async function login(): Promise<Tokens> {
   const res = await post('/api/v1/auth/token', { email, password })
   if (res.status === 200) return res.json as unknown as Tokens
   if (res.status >= 400 && res.status < 500 && res.status !== 429) {
-    throw new FatalError(`login failed (${res.status}): ${String(res.json.detail ?? JSON.stringify(res.json))}`)
+    throw new FatalError(`login failed (${res.status}): ${typeof res.json.detail === 'string' ? res.json.detail : JSON.stringify(res.json)}`)
   }
   throw new Error(`login answered ${res.status}`)
 }
@@ -127,7 +127,7 @@ function connect(access: string): Promise<Outcome> {
       heard()
       let message: ServerMessage
       try {
-        message = JSON.parse(data.toString()) as ServerMessage
+        message = JSON.parse(frameText(data)) as ServerMessage
       } catch {
         return
       }

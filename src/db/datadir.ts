@@ -167,7 +167,7 @@ export async function claimDataDir(dataDir: string, kind: string): Promise<DataD
         return
       }
       const answer = request.command === 'who' ? Promise.resolve<unknown>({ kind, pid: process.pid }) : handler(request)
-      answer
+      void answer
         .catch((err: Error) => ({ ok: false, message: err.message }))
         .then((reply) => socket.end(`${JSON.stringify(reply)}\n`))
     })

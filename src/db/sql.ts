@@ -5,6 +5,7 @@ import type { Queryable } from './index.js'
 
 /** Rows of a raw statement; node-postgres and PGlite both answer with `{ rows }`, unparsed by drizzle. */
 export async function rows<T>(db: Queryable, query: SQL): Promise<T[]> {
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- the two drivers type their answers apart
   return ((await db.execute(query)) as unknown as { rows: T[] }).rows
 }
 

@@ -61,13 +61,13 @@ function message(error: AjvError, context: string): string {
     case 'format':
       return p.format === 'email' ? 'Enter a valid email address.' : `Enter a valid ${String(p.format)}.`
     case 'minLength':
-      return p.limit === 1 ? 'This field may not be blank.' : `Ensure this field has at least ${p.limit} characters.`
+      return p.limit === 1 ? 'This field may not be blank.' : `Ensure this field has at least ${String(p.limit)} characters.`
     case 'maxLength':
-      return `Ensure this field has no more than ${p.limit} characters.`
+      return `Ensure this field has no more than ${String(p.limit)} characters.`
     case 'minimum':
-      return `Ensure this value is greater than or equal to ${p.limit}.`
+      return `Ensure this value is greater than or equal to ${String(p.limit)}.`
     case 'maximum':
-      return `Ensure this value is less than or equal to ${p.limit}.`
+      return `Ensure this value is less than or equal to ${String(p.limit)}.`
     case 'enum':
     case 'const':
     case 'anyOf':
@@ -172,7 +172,7 @@ export function installErrorHandling(app: FastifyInstance, translate?: ErrorTran
       if (fe.validationContext === 'params') return send(reply, 404, { detail: 'Not found.' })
       const context = fe.validationContext ?? 'body'
       const source = context === 'body' ? request.body : undefined
-      return send(reply, 400, validationErrors(fe.validation as AjvError[], context, source))
+      return send(reply, 400, validationErrors(fe.validation, context, source))
     }
     switch (fe.code) {
       case 'FST_ERR_CTP_EMPTY_JSON_BODY':

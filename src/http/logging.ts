@@ -23,7 +23,7 @@ export interface SafeError {
 }
 
 /** pino's `err` serializer: type, message, stack and the safe fields, following `cause` a few levels. */
-export function serializeError(err: unknown, depth = 0): SafeError | unknown {
+export function serializeError(err: unknown, depth = 0): unknown {
   if (typeof err !== 'object' || err === null) return err
   const e = err as Record<string, unknown>
   const rawMessage = typeof e.message === 'string' ? e.message : ''

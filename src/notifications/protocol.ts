@@ -25,3 +25,9 @@ export type ServerMessage =
   | { type: 'error'; detail: string }
 
 export type ClientMessage = { type: 'ping' }
+
+/** A frame's text: ws hands over a Buffer, or its fragments as an array, depending on how the frame arrived. */
+export function frameText(data: Buffer | ArrayBuffer | Buffer[]): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString()
+  return Buffer.isBuffer(data) ? data.toString() : Buffer.from(data).toString()
+}

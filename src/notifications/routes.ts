@@ -10,7 +10,7 @@ import type { SessionDirectory } from '../auth/sessions.js'
 import { buildPage, pageRequest } from '../http/pagination.js'
 import { BigIdParams, Detail, PageQuery, Paginated, Timestamp, bearer as security } from '../http/schemas.js'
 import { notFound } from '../http/errors.js'
-import { CloseCode, NOTIFICATIONS_PATH, type ClientMessage } from './protocol.js'
+import { CloseCode, NOTIFICATIONS_PATH, type ClientMessage, frameText } from './protocol.js'
 import { NotificationSocket, type SocketSource, SocketHub, type StreamSocket } from './sockets.js'
 import {
   NOTIFICATIONS_CHANNEL,
@@ -170,7 +170,7 @@ export async function serveStream(app: FastifyInstance, ctx: NotificationsContex
     // Messages are answered once the socket is authenticated and receives pushes: a pong means "you are subscribed".
     const ready = new Promise<StreamSocket>((resolve) => (registered = resolve))
     ws.on('message', (data, isBinary) => {
-      const text = isBinary ? null : data.toString()
+      const text = isBinary ? null : frameText(data)
       void ready.then((socket) => {
         socket.alive = true
         socket.whenCaughtUp(() => socket.send(answer(text)))

@@ -15,7 +15,7 @@ export function toProblem(status: number, body: unknown): Problem {
   let detail: string | null = null
   if (body && typeof body === 'object') {
     for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
-      const first = Array.isArray(value) ? value[0] : value
+      const first: unknown = Array.isArray(value) ? (value as unknown[])[0] : value
       if (key === 'detail' && typeof value === 'string') detail = value
       else if (key === 'non_field_errors' && typeof first === 'string') detail = first
       else if (typeof first === 'string') fields[key] = first

@@ -23,6 +23,7 @@ export class RedisInvalidationFeed implements InvalidationFeed {
 
   constructor(url: string, channel: string, keyPrefix: string) {
     const connection = new Redis(url, {
+      connectionName: channel,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       // Messages published while the connection was down are lost: resubscribing is done by hand, below, after the

@@ -188,7 +188,7 @@ describe.runIf(realBackend)('two instances with first levels, on one Redis', () 
 
   it('an instance whose invalidation connection alone was killed never serves an answer from before the kill', async () => {
     const admin = new Redis(process.env.REDIS_URL!)
-    opened.push({ close: async () => admin.disconnect() })
+    opened.push({ close: () => admin.quit() })
     const detail = `/api/v1/products/${(await newProduct(await newCategory())).id}`
     const name = `${b.ctx.config.redisPrefix}c:invalidations`
     for (let i = 0; i < 5; i++) {

@@ -31,7 +31,12 @@ async function write(method: string, url: string, body: unknown, app = t): Promi
 
 const newCategory = async (app = t) => (await write('POST', '/api/v1/categories', { name: token() }, app)).id as number
 const newProduct = (category_id: number, fields: Record<string, unknown> = {}, app = t) =>
-  write('POST', '/api/v1/products', { name: `Product ${token()}`, price: '10.00', stock: 5, category_id, ...fields }, app)
+  write(
+    'POST',
+    '/api/v1/products',
+    { name: `Product ${token()}`, price: '10.00', stock: 5, category_id, ...fields },
+    app,
+  )
 
 const get = (url: string, app = t, headers: Record<string, string> = {}) => app.request('GET', url, { headers })
 
@@ -45,11 +50,14 @@ const l1Hits = (app: TestApp) => metric(app, 'cache_l1_hits_total')
 /** Reads `url` until this instance answers it from its first level. */
 async function warmL1(url: string, app: TestApp): Promise<void> {
   await expect
-    .poll(async () => {
-      const before = await l1Hits(app)
-      expect((await get(url, app)).statusCode).toBe(200)
-      return (await l1Hits(app)) - before
-    }, { timeout: 10_000 })
+    .poll(
+      async () => {
+        const before = await l1Hits(app)
+        expect((await get(url, app)).statusCode).toBe(200)
+        return (await l1Hits(app)) - before
+      },
+      { timeout: 10_000 },
+    )
     .toBe(1)
 }
 
@@ -57,7 +65,12 @@ describe('ETag and If-None-Match', () => {
   it('answers 304 while the answer is unchanged, and 200 with a new ETag once it changed', async () => {
     const c = await newCategory()
     const product = await newProduct(c)
-    const urls = [`/api/v1/products/${product.id}`, `/api/v1/products?category=${c}`, `/api/v1/categories/${c}`, '/api/v1/categories?page_size=100']
+    const urls = [
+      `/api/v1/products/${product.id}`,
+      `/api/v1/products?category=${c}`,
+      `/api/v1/categories/${c}`,
+      '/api/v1/categories?page_size=100',
+    ]
     for (const url of urls) {
       const first = await get(url)
       expect(first.statusCode).toBe(200)

@@ -67,10 +67,13 @@ export class RedisInvalidationFeed implements InvalidationFeed {
         this.batch = undefined
         if (!this.subscribed) return resolve(false)
         const timer = setTimeout(() => resolve(false), SYNC_TIMEOUT_MS)
-        this.connection.ping().then(
-          () => resolve(this.subscribed),
-          () => resolve(false),
-        ).finally(() => clearTimeout(timer))
+        this.connection
+          .ping()
+          .then(
+            () => resolve(this.subscribed),
+            () => resolve(false),
+          )
+          .finally(() => clearTimeout(timer))
       })
     })
     return this.batch

@@ -80,7 +80,10 @@ export class ResponseCache {
     })
   }
 
-  private async serve(key: string, shared: () => Promise<{ body: string; hit: boolean; scopes: readonly string[] }>): Promise<CachedResponse> {
+  private async serve(
+    key: string,
+    shared: () => Promise<{ body: string; hit: boolean; scopes: readonly string[] }>,
+  ): Promise<CachedResponse> {
     const since = await this.synced()
     if (since !== null) {
       const entry = this.entries!.get(key)

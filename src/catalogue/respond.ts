@@ -4,7 +4,10 @@ import type { CachedResponse } from '../cache/responses.js'
 /** The response headers of a cached catalogue read, for the OpenAPI document. */
 export const cachedHeaders = {
   'x-cache': { type: 'string', enum: ['HIT', 'MISS'] },
-  etag: { type: 'string', description: 'Strong validator of the body: send it back in `If-None-Match` to get 304 while it is unchanged' },
+  etag: {
+    type: 'string',
+    description: 'Strong validator of the body: send it back in `If-None-Match` to get 304 while it is unchanged',
+  },
 } as const
 
 /** The conditional request header, for the OpenAPI document: any text is accepted (a malformed one never matches). */

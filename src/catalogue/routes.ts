@@ -29,7 +29,7 @@ import { cachedHeaders, conditionalHeaders, notModifiedResponse, sendCached } fr
 
 const NoContent = Type.Null({ description: 'No content' })
 const errors = { 400: Detail, 401: Detail, 403: Detail, 404: Detail }
-/** The schema parts of a cached read: its validators and the 304 answer to a matching `If-None-Match`. */
+/** A cached read documents the `If-None-Match` it honours, and its 304 answer. */
 const cached = { headers: conditionalHeaders }
 const notModified = { 304: notModifiedResponse }
 
@@ -95,14 +95,8 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: 
   app.get(
     '/categories/:id',
     {
-      schema: {
-        tags: categoryTags,
-        operationId: 'getCategory',
-        summary: 'A category',
-        params: IdParams,
-        ...cached,
-        response: { 200: { ...CategorySchema, headers: cachedHeaders }, ...notModified, 404: Detail },
-      },
+      schema: { tags: categoryTags, operationId: 'getCategory', summary: 'A category', params: IdParams, ...cached,
+        response: { 200: { ...CategorySchema, headers: cachedHeaders }, ...notModified, 404: Detail } },
     },
     async (request, reply) => {
       const { id } = request.params
@@ -226,14 +220,8 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: 
   app.get(
     '/products/:id',
     {
-      schema: {
-        tags: productTags,
-        operationId: 'getProduct',
-        summary: 'A product',
-        params: IdParams,
-        ...cached,
-        response: { 200: { ...ProductSchema, headers: cachedHeaders }, ...notModified, 404: Detail },
-      },
+      schema: { tags: productTags, operationId: 'getProduct', summary: 'A product', params: IdParams, ...cached,
+        response: { 200: { ...ProductSchema, headers: cachedHeaders }, ...notModified, 404: Detail } },
     },
     async (request, reply) => {
       const { id } = request.params

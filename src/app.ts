@@ -127,7 +127,7 @@ export async function buildApp(ctx: AppContext, options: { logger?: LogOption } 
   app.decorate('guards', ctx.guards)
   const registry = new Registry()
   app.decorate('metrics', registry)
-  installRequestMetrics(app, ctx.cache, registry)
+  installRequestMetrics(app, ctx.cache, ctx.responses, registry)
 
   // Once shutdown begins, answers to in-flight requests close their connection: a keep-alive client would otherwise
   // hold the server open until its idle timeout, past the grace period.

@@ -3,6 +3,7 @@ import type { Config } from './config/index.js'
 import { type Database, type Db, createDatabase } from './db/index.js'
 import type { Redis } from 'ioredis'
 import { VersionedCache, createCacheBackend } from './cache/index.js'
+import { ResponseCache } from './cache/responses.js'
 import { RedisCacheBackend } from './cache/redis.js'
 import { type PubSub, createPubSub } from './pubsub/index.js'
 import { type Auth, createAuth } from './auth/index.js'
@@ -17,6 +18,8 @@ export interface AppContext extends Auth {
   database: Database
   db: Db
   cache: VersionedCache
+  /** Finished catalogue answers, in this process, in front of `cache`. */
+  responses: ResponseCache
   pubsub: PubSub
   log: FastifyBaseLogger
 }
@@ -53,9 +56,11 @@ export async function createContext(config: Config, log: FastifyBaseLogger, over
   const backend = createCacheBackend(config.redisUrl, config.redisPrefix, config.cacheTtlSeconds)
   if (backend instanceof RedisCacheBackend) reportRedisReachability(backend.connection, log)
   const cache = new VersionedCache(backend, config.cacheTtlSeconds, log)
+  const l1 = config.cacheL1Bytes > 0 && config.cacheTtlSeconds > 0
+  const responses = new ResponseCache(cache, l1 ? backend.invalidations() : undefined, config.cacheL1Bytes, config.cacheTtlSeconds)
   const pubsub = overrides.pubsub ?? createPubSub(config.redisUrl, config.redisPrefix, log)
   const auth = await createAuth({ db: database.db, pubsub, config })
-  const ctx = { config, database, db: database.db, cache, pubsub, log, ...auth }
+  const ctx = { config, database, db: database.db, cache, responses, pubsub, log, ...auth }
   // CLI commands run against an embedded data folder this process holds are answered here.
   database.control?.handle(controlHandler(ctx))
   return ctx

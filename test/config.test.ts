@@ -50,6 +50,7 @@ describe('loadConfig', () => {
     [{ REQUEST_TIMEOUT_MS: '10' }, 'REQUEST_TIMEOUT_MS: must be between 1000 and 3600000, got 10'],
     [{ KEEP_ALIVE_TIMEOUT_MS: 'long' }, 'KEEP_ALIVE_TIMEOUT_MS: must be a whole number, got "long"'],
     [{ METRICS_TOKEN: 'short' }, 'METRICS_TOKEN: must be at least 16 characters, without spaces'],
+    [{ CACHE_L1_BYTES: '32M' }, 'CACHE_L1_BYTES: must be a whole number, got "32M"'],
   ])('%j fails with one clear line', (env, message) => {
     const err = failure(env)
     expect(err.message).toBe(message)
@@ -61,6 +62,8 @@ describe('loadConfig', () => {
     expect(config).toMatchObject({ port: 8000, databaseUrl: undefined, redisUrl: undefined, bodyLimit: 1_048_576, queryLimit: 2048, rateLimit: false, corsOrigins: [], wsMaxSocketsPerUser: 20 })
     expect(config.timeouts).toEqual({ request: 30_000, keepAlive: 72_000, connection: 120_000 })
     expect(config.metricsToken).toBeUndefined()
+    expect(config.cacheL1Bytes).toBe(33_554_432)
+    expect(loadConfig({ NODE_ENV: 'test', CACHE_L1_BYTES: '0' }).cacheL1Bytes).toBe(0)
   })
 
   it('reads TRUST_PROXY as false, a hop count (true: one hop, never every hop) or proxy addresses', () => {

@@ -7,7 +7,11 @@ export class TcpProxy {
   private readonly sockets = new Set<net.Socket>()
   port = 0
 
-  constructor(private readonly target: { host: string; port: number }) {}
+  /** `latencyMs`: what the server sends reaches the client this much later (in order), as over a slow network. */
+  constructor(
+    private readonly target: { host: string; port: number },
+    private readonly options: { latencyMs?: number } = {},
+  ) {}
 
   async start(): Promise<this> {
     const server = net.createServer((client) => {
@@ -20,7 +24,10 @@ export class TcpProxy {
           upstream.destroy()
         })
       }
-      client.pipe(upstream).pipe(client)
+      client.pipe(upstream)
+      const latency = this.options.latencyMs
+      if (latency) upstream.on('data', (chunk: Buffer) => setTimeout(() => client.write(chunk), latency))
+      else upstream.pipe(client)
     })
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(this.port, '127.0.0.1', () => resolve()))
     this.port = (server.address() as net.AddressInfo).port

@@ -27,6 +27,8 @@ export interface ItemFamily {
 export interface ListLookup {
   /** Every entry was found: the assembled answer. */
   body: string | null
+  /** With `body`: the ids of the items it shows (what else it depends on). */
+  ids: string[] | null
   /** The list entry, when found but some item was not (or a write to one was in flight). */
   list: { ids: string[]; head: string; tail: string; items: Lookup[] } | null
   /** The list entry's fill stamp when it was not found (null: a write is in flight). */
@@ -51,8 +53,27 @@ export interface CacheBackend {
   beginWrite(scopes: readonly string[]): Promise<void>
   /** Gives the scopes new generations, then clears the in-flight mark: entries filled before are never read again. */
   endWrite(scopes: readonly string[]): Promise<void>
+  /** Where this process learns of every beginWrite and endWrite, from any instance (opened on first call). */
+  invalidations(): InvalidationFeed
   ping(): Promise<void>
   close(): Promise<void>
+}
+
+/**
+ * The scopes that writes mark and bump, on every instance, as they happen. `null` means "anything may have changed":
+ * the feed lost its connection, and writes made meanwhile were not heard.
+ */
+export type InvalidationListener = (scopes: readonly string[] | null) => void
+
+export interface InvalidationFeed {
+  /** Whether every write is being heard now. */
+  readonly live: boolean
+  /**
+   * Settles once every beginWrite and endWrite that completed before the call has been passed to the listeners:
+   * true, or false if that cannot be confirmed (the feed is down or did not answer in time).
+   */
+  sync(): true | Promise<boolean>
+  listen(listener: InvalidationListener): void
 }
 
 /** A write in flight that never ends (a crashed process) stops bypassing the cache after this long. */

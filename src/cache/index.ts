@@ -3,7 +3,7 @@ import { type CacheBackend, EPOCH, type ItemFamily, type Lookup, generationTtlSe
 import { MemoryCacheBackend } from './memory.js'
 import { RedisCacheBackend } from './redis.js'
 
-export type { CacheBackend, ItemFamily } from './backend.js'
+export type { CacheBackend, InvalidationFeed, ItemFamily } from './backend.js'
 export { EPOCH } from './backend.js'
 
 export interface CacheStats {
@@ -62,9 +62,14 @@ export class VersionedCache {
     return this.ttlSeconds > 0
   }
 
+  /** Off, or repairing a lost invalidation: nothing cached may be served. */
+  get bypassed(): boolean {
+    return !this.enabled || this.repairing
+  }
+
   async read(key: string, scopes: readonly string[], load: () => Promise<string>): Promise<CachedRead> {
     // While a lost invalidation is being repaired, entries may be stale: read through until the epoch is bumped.
-    if (!this.enabled || this.repairing) {
+    if (this.bypassed) {
       this.stats.misses++
       return { body: await load(), hit: false }
     }
@@ -106,7 +111,13 @@ export class VersionedCache {
    * for any part of it is a MISS.
    */
   async readList(key: string, scopes: readonly string[], family: ItemFamily, source: ListSource): Promise<CachedRead> {
-    if (!this.enabled || this.repairing) return this.readListThrough(source)
+    const { body, hit } = await this.readListShowing(key, scopes, family, source)
+    return { body, hit }
+  }
+
+  /** `readList`, also telling on a hit which items the answer shows. */
+  async readListShowing(key: string, scopes: readonly string[], family: ItemFamily, source: ListSource): Promise<CachedRead & { ids?: string[] }> {
+    if (this.bypassed) return this.readListThrough(source)
     const allScopes = [EPOCH, ...scopes]
     let found
     try {
@@ -117,7 +128,7 @@ export class VersionedCache {
     }
     if (found.body !== null) {
       this.stats.hits++
-      return { body: found.body, hit: true }
+      return { body: found.body, hit: true, ids: found.ids ?? [] }
     }
     this.stats.misses++
     let list: ListAnswer
@@ -144,7 +155,7 @@ export class VersionedCache {
    * traffic the products being bought are the ones read most.
    */
   async refreshItems(ids: readonly string[], family: ItemFamily, load: ListSource['items']): Promise<void> {
-    if (!this.enabled || this.repairing || !ids.length) return
+    if (this.bypassed || !ids.length) return
     try {
       await this.resolveItems(ids, await this.backend.lookupItems(ids, family), family, load)
     } catch (err) {

@@ -1,5 +1,7 @@
 import {
   type CacheBackend,
+  type InvalidationFeed,
+  type InvalidationListener,
   type ItemFamily,
   type ListLookup,
   type Lookup,
@@ -24,6 +26,9 @@ export class MemoryCacheBackend implements CacheBackend {
   private readonly entries = new Map<string, Entry>()
   private readonly generations = new Map<string, string>()
   private readonly writes = new Map<string, { count: number; expiresAt: number }>()
+  private readonly listeners: InvalidationListener[] = []
+  // Writes happen in this process, so listeners hear each one before it returns: always in sync.
+  private readonly feed: InvalidationFeed = { live: true, sync: () => true, listen: (l) => this.listeners.push(l) }
 
   constructor(
     private readonly maxEntries = 50_000,
@@ -91,7 +96,7 @@ export class MemoryCacheBackend implements CacheBackend {
   async lookupList(key: string, scopes: readonly string[], family: ItemFamily): Promise<ListLookup> {
     const now = Date.now()
     const found = this.find(key, scopes, now)
-    if (found.value === null) return { body: null, list: null, stamp: found.stamp }
+    if (found.value === null) return { body: null, ids: null, list: null, stamp: found.stamp }
     const value = found.value
     const a = value.indexOf('\n')
     const b = value.indexOf('\n', a + 1)
@@ -100,9 +105,9 @@ export class MemoryCacheBackend implements CacheBackend {
     const tail = value.slice(b + 1)
     const items = this.findItems(ids, family, now)
     if (items.every((i) => i.value !== null)) {
-      return { body: head + items.map((i) => i.value).join(',') + tail, list: null, stamp: found.stamp }
+      return { body: head + items.map((i) => i.value).join(',') + tail, ids, list: null, stamp: found.stamp }
     }
-    return { body: null, list: { ids, head, tail, items }, stamp: found.stamp }
+    return { body: null, ids: null, list: { ids, head, tail, items }, stamp: found.stamp }
   }
 
   private findItems(ids: readonly string[], family: ItemFamily, now: number): Lookup[] {
@@ -136,6 +141,7 @@ export class MemoryCacheBackend implements CacheBackend {
       const mark = this.writes.get(scope)
       this.writes.set(scope, { count: (mark?.count ?? 0) + 1, expiresAt })
     }
+    for (const listener of this.listeners) listener(scopes)
   }
 
   async endWrite(scopes: readonly string[]): Promise<void> {
@@ -147,6 +153,11 @@ export class MemoryCacheBackend implements CacheBackend {
       else mark.count -= 1
     }
     this.trimGenerations()
+    for (const listener of this.listeners) listener(scopes)
+  }
+
+  invalidations(): InvalidationFeed {
+    return this.feed
   }
 
   async ping(): Promise<void> {}

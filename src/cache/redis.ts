@@ -1,12 +1,14 @@
 import { Redis } from 'ioredis'
 import {
   type CacheBackend,
+  type InvalidationFeed,
   type ItemFamily,
   type ListLookup,
   type Lookup,
   WRITE_MARK_TTL_SECONDS,
   newToken,
 } from './backend.js'
+import { RedisInvalidationFeed } from './feed.js'
 
 // Generation tokens are random, not counters: if Redis evicts or loses a token, a fresh one can never revive
 // entries stored under an older one.
@@ -70,7 +72,7 @@ local function item(id)
 end
 `
 
-// KEYS: the list entry, then its scopes. Replies {body} when the list and every item were found; {false, stamp}
+// KEYS: the list entry, then its scopes. Replies {body, ids} when the list and every item were found; {false, stamp}
 // when the list was not (stamp false: a write is in flight); else {ids, head, tail, value1, stamp1, ...}.
 const LOOKUP_LIST = `${ITEM_HELPERS}
 local scopes = {}
@@ -89,7 +91,7 @@ for id in string.gmatch(ids, '[^,]+') do
   out[#out + 1] = s
   if v then parts[#parts + 1] = v else all = false end
 end
-if all then return {head .. table.concat(parts, ',') .. tail} end
+if all then return {head .. table.concat(parts, ',') .. tail, ids} end
 return out
 `
 
@@ -104,11 +106,14 @@ end
 return out
 `
 
+// The write scripts publish the scopes they change (see RedisInvalidationFeed): from inside the script, so that the
+// message is queued to every subscriber before the writer is answered.
 const BEGIN_WRITE = `
 for i = 1, #KEYS do
   redis.call('INCR', KEYS[i] .. ':w')
   redis.call('EXPIRE', KEYS[i] .. ':w', ARGV[1])
 end
+redis.call('PUBLISH', ARGV[2], table.concat(KEYS, '\\n'))
 return 1
 `
 
@@ -117,6 +122,7 @@ for i = 1, #KEYS do
   redis.call('SET', KEYS[i], ARGV[1] .. i, 'EX', ARGV[2])
   if redis.call('DECR', KEYS[i] .. ':w') <= 0 then redis.call('DEL', KEYS[i] .. ':w') end
 end
+redis.call('PUBLISH', ARGV[3], table.concat(KEYS, '\\n'))
 return 1
 `
 
@@ -141,13 +147,16 @@ export class RedisCacheBackend implements CacheBackend {
   private readonly redis: Scripted
 
   private readonly keyPrefix: string
+  private readonly channel: string
+  private feed: RedisInvalidationFeed | undefined
 
   constructor(
-    url: string,
+    private readonly url: string,
     prefix: string,
     private readonly generationTtl: number,
   ) {
     this.keyPrefix = `${prefix}c:`
+    this.channel = `${prefix}c:invalidations`
     const redis = new Redis(url, {
       keyPrefix: this.keyPrefix,
       // Fail fast while disconnected: callers fall back to the database instead of queueing behind an outage.
@@ -182,10 +191,11 @@ export class RedisCacheBackend implements CacheBackend {
 
   async lookupList(key: string, scopes: readonly string[], family: ItemFamily): Promise<ListLookup> {
     const reply = await this.redis.cacheLookupList(scopes.length + 1, key, ...scopes, ...this.familyArgs(family))
-    if (reply.length === 1) return { body: reply[0]!, list: null, stamp: null }
-    if (reply.length === 2) return { body: null, list: null, stamp: reply[1] ?? null }
-    const ids = reply[0] ? reply[0].split(',') : []
-    return { body: null, list: { ids, head: reply[1]!, tail: reply[2]!, items: pairs(reply, 3) }, stamp: null }
+    if (reply.length === 2) {
+      if (reply[0] !== null) return { body: reply[0]!, ids: splitIds(reply[1]!), list: null, stamp: null }
+      return { body: null, ids: null, list: null, stamp: reply[1] ?? null }
+    }
+    return { body: null, ids: null, list: { ids: splitIds(reply[0]!), head: reply[1]!, tail: reply[2]!, items: pairs(reply, 3) }, stamp: null }
   }
 
   async lookupItems(ids: readonly string[], family: ItemFamily): Promise<Lookup[]> {
@@ -198,11 +208,16 @@ export class RedisCacheBackend implements CacheBackend {
   }
 
   async beginWrite(scopes: readonly string[]): Promise<void> {
-    if (scopes.length) await this.redis.cacheBeginWrite(scopes.length, ...scopes, WRITE_MARK_TTL_SECONDS)
+    if (scopes.length) await this.redis.cacheBeginWrite(scopes.length, ...scopes, WRITE_MARK_TTL_SECONDS, this.channel)
   }
 
   async endWrite(scopes: readonly string[]): Promise<void> {
-    if (scopes.length) await this.redis.cacheEndWrite(scopes.length, ...scopes, newToken(), this.generationTtl)
+    if (scopes.length) await this.redis.cacheEndWrite(scopes.length, ...scopes, newToken(), this.generationTtl, this.channel)
+  }
+
+  invalidations(): InvalidationFeed {
+    this.feed ??= new RedisInvalidationFeed(this.url, this.channel, this.keyPrefix)
+    return this.feed
   }
 
   async ping(): Promise<void> {
@@ -210,9 +225,12 @@ export class RedisCacheBackend implements CacheBackend {
   }
 
   async close(): Promise<void> {
+    this.feed?.close()
     this.redis.disconnect()
   }
 }
+
+const splitIds = (ids: string) => (ids ? ids.split(',') : [])
 
 function pairs(reply: (string | null)[], from: number): Lookup[] {
   const out: Lookup[] = []

@@ -1,6 +1,7 @@
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyRequest } from 'fastify'
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { CachedRead, VersionedCache } from '../cache/index.js'
+import type { VersionedCache } from '../cache/index.js'
+import type { ResponseCache } from '../cache/responses.js'
 import type { Config } from '../config/index.js'
 import type { Db } from '../db/index.js'
 import { type PageOrigin, pageRequest } from '../http/pagination.js'
@@ -24,15 +25,13 @@ import { createCategory, deleteCategory, getCategory, updateCategory } from './c
 import { type CountSource, listCategories, listProductIds, listProducts } from './lists.js'
 import { createProduct, deleteProduct, getProduct, productTexts, updateProduct } from './products.js'
 import { adjustStock } from './stock.js'
+import { cachedHeaders, conditionalHeaders, notModifiedResponse, sendCached } from './respond.js'
 
 const NoContent = Type.Null({ description: 'No content' })
 const errors = { 400: Detail, 401: Detail, 403: Detail, 404: Detail }
-const cacheHeader = { 'x-cache': { type: 'string', enum: ['HIT', 'MISS'] } }
-
-/** A cached answer is already serialized JSON: it is sent as it is, with no parse or stringify on a hit. */
-function sendCached(reply: FastifyReply, read: CachedRead) {
-  return reply.header('x-cache', read.hit ? 'HIT' : 'MISS').type('application/json; charset=utf-8').send(read.body)
-}
+/** A cached read documents the `If-None-Match` it honours, and its 304 answer. */
+const cached = { headers: conditionalHeaders }
+const notModified = { 304: notModifiedResponse }
 
 /**
  * A list page's links are absolute, so its cache key and links both come from the scheme, host and route path plus
@@ -57,7 +56,7 @@ interface ListPlan {
 /** Distinct raw list URLs remembered; past that the oldest go first (a crawler's long tail only costs re-parsing). */
 const MAX_PLANS = 2_000
 
-export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: VersionedCache; config: Config } }> = async (app, { ctx }) => {
+export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: VersionedCache; responses: ResponseCache; config: Config } }> = async (app, { ctx }) => {
   const staff = { onRequest: app.guards.staff }
   const json = (value: unknown) => JSON.stringify(value)
   // Every loader below runs only on a cache miss: that is what is charged and, for lists, queued.
@@ -74,7 +73,8 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: 
         operationId: 'listCategories',
         summary: 'List categories, ordered by name',
         querystring: CategoryListQuery,
-        response: { 200: { ...Paginated(CategorySchema), headers: cacheHeader }, 404: Detail },
+        ...cached,
+        response: { 200: { ...Paginated(CategorySchema), headers: cachedHeaders }, ...notModified, 404: Detail },
       },
     },
     async (request, reply) => {
@@ -83,26 +83,29 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: 
       if (page.page !== 1) query.set('page', String(page.page))
       if (page.pageSize !== 10) query.set('page_size', String(page.pageSize))
       const { key, origin } = canonicalOrigin(request, query)
-      const read = await ctx.cache.read(
+      const read = await ctx.responses.read(
         `cl:${key}`,
         [scopes.categoryLists],
         limits.miss(request, async () => json(await listCategories(ctx.db, origin, page))),
       )
-      return sendCached(reply, read)
+      return sendCached(request, reply, read)
     },
   )
 
   app.get(
     '/categories/:id',
-    { schema: { tags: categoryTags, operationId: 'getCategory', summary: 'A category', params: IdParams, response: { 200: CategorySchema, 404: Detail } } },
+    {
+      schema: { tags: categoryTags, operationId: 'getCategory', summary: 'A category', params: IdParams, ...cached,
+        response: { 200: { ...CategorySchema, headers: cachedHeaders }, ...notModified, 404: Detail } },
+    },
     async (request, reply) => {
       const { id } = request.params
-      const read = await ctx.cache.read(
+      const read = await ctx.responses.read(
         `c:${id}`,
         categoryDetailScopes(id),
         limits.miss(request, async () => json(await getCategory(ctx.db, id))),
       )
-      return sendCached(reply, read)
+      return sendCached(request, reply, read)
     },
   )
 
@@ -188,8 +191,10 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: 
           'Filters combine. Page-number pagination by default; pass `cursor` (empty for the first page) for keyset pagination, ' +
           'which omits `count` and stays fast at any depth.',
         querystring: ProductListQuery,
+        ...cached,
         response: {
-          200: { anyOf: [Paginated(ProductSchema), CursorPage(ProductSchema)], headers: cacheHeader },
+          200: { anyOf: [Paginated(ProductSchema), CursorPage(ProductSchema)], headers: cachedHeaders },
+          ...notModified,
           400: Detail,
           404: Detail,
         },
@@ -203,26 +208,29 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: 
         const read = await ctx.cache.read(plan.countKey, plan.countScopes, async () => String(await load()))
         return Number(read.body)
       }
-      const read = await ctx.cache.readList(plan.key, plan.scopes, productFamily, {
+      const read = await ctx.responses.readList(plan.key, plan.scopes, productFamily, {
         list: limits.miss(request, () => listProductIds(ctx.db, plan.origin, plan.list, counted), true),
         items: (ids) => productTexts(ctx.db, ids),
         whole: limits.miss(request, () => listProducts(ctx.db, plan.origin, plan.list), true),
       })
-      return sendCached(reply, read)
+      return sendCached(request, reply, read)
     },
   )
 
   app.get(
     '/products/:id',
-    { schema: { tags: productTags, operationId: 'getProduct', summary: 'A product', params: IdParams, response: { 200: ProductSchema, 404: Detail } } },
+    {
+      schema: { tags: productTags, operationId: 'getProduct', summary: 'A product', params: IdParams, ...cached,
+        response: { 200: { ...ProductSchema, headers: cachedHeaders }, ...notModified, 404: Detail } },
+    },
     async (request, reply) => {
       const { id } = request.params
-      const read = await ctx.cache.read(
+      const read = await ctx.responses.read(
         `p:${id}`,
         productDetailScopes(id),
         limits.miss(request, async () => json(await getProduct(ctx.db, id))),
       )
-      return sendCached(reply, read)
+      return sendCached(request, reply, read)
     },
   )
 

@@ -17,6 +17,8 @@ export interface Config {
   accessTokenLifetime: number
   refreshTokenLifetime: number
   cacheTtlSeconds: number
+  /** Bytes of finished catalogue answers each process keeps in front of the shared cache; 0: none. */
+  cacheL1Bytes: number
   bodyLimit: number
   logLevel: string
   webConcurrency: number
@@ -215,6 +217,7 @@ export function loadConfig(env: Env = process.env): Config {
     accessTokenLifetime: int(env, 'ACCESS_TOKEN_LIFETIME', 300, 1),
     refreshTokenLifetime: int(env, 'REFRESH_TOKEN_LIFETIME', 86400, 1),
     cacheTtlSeconds: int(env, 'CACHE_TTL_SECONDS', 3600, 0),
+    cacheL1Bytes: int(env, 'CACHE_L1_BYTES', 32 * 1024 * 1024, 0),
     bodyLimit: int(env, 'BODY_LIMIT', 1024 * 1024, 1024),
     logLevel: logLevel(env, nodeEnv === 'test' ? 'silent' : 'info'),
     webConcurrency: int(env, 'WEB_CONCURRENCY', 1, 1, 64),

@@ -4,6 +4,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { FastifyInstance } from 'fastify'
 import { notAuthenticated } from '../http/errors.js'
 import type { VersionedCache } from '../cache/index.js'
+import type { ResponseCache } from '../cache/responses.js'
 import type { Database } from '../db/index.js'
 import type { PubSub } from '../pubsub/index.js'
 
@@ -28,7 +29,7 @@ async function check(probe: () => Promise<void>): Promise<string> {
  * Request counts and latencies of every route, by route pattern, and the cache's counters. Installed on the root
  * instance, before the routes: a hook inside an encapsulated plugin would see only that plugin's routes.
  */
-export function installRequestMetrics(app: FastifyInstance, cache: VersionedCache, registry: Registry): void {
+export function installRequestMetrics(app: FastifyInstance, cache: VersionedCache, responses: ResponseCache, registry: Registry): void {
   // The process's own: CPU, resident memory, heap by space, event-loop lag, GC pauses, open handles.
   collectDefaultMetrics({ register: registry })
   const requests = new Counter({
@@ -43,6 +44,22 @@ export function installRequestMetrics(app: FastifyInstance, cache: VersionedCach
     labelNames: ['method', 'route'],
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
+  })
+  new Gauge({
+    name: 'cache_l1_hits_total',
+    help: 'Catalogue answers served from this process\'s first level since start (counted in cache_hits_total too)',
+    registers: [registry],
+    collect() {
+      this.set(responses.l1Hits)
+    },
+  })
+  new Gauge({
+    name: 'cache_l1_bytes',
+    help: 'Bytes held by this process\'s first-level cache (at most CACHE_L1_BYTES)',
+    registers: [registry],
+    collect() {
+      this.set(responses.bytes)
+    },
   })
   for (const kind of ['hits', 'misses', 'errors'] as const) {
     new Gauge({

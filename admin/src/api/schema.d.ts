@@ -1324,7 +1324,10 @@ export interface operations {
                 /** @description items per page (default 10, max 100) */
                 page_size?: string;
             };
-            header?: never;
+            header?: {
+                /** @description ETags of copies the client holds (`*`: any) */
+                "if-none-match"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1334,6 +1337,8 @@ export interface operations {
             200: {
                 headers: {
                     "x-cache"?: "HIT" | "MISS";
+                    /** @description Strong validator of the body: send it back in `If-None-Match` to get 304 while it is unchanged */
+                    etag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1352,6 +1357,16 @@ export interface operations {
                         }[];
                     };
                 };
+            };
+            /** @description Not modified: the body would be the copy named in `If-None-Match` */
+            304: {
+                headers: {
+                    "x-cache"?: "HIT" | "MISS";
+                    /** @description Strong validator of the body: send it back in `If-None-Match` to get 304 while it is unchanged */
+                    etag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Default Response */
             404: {
@@ -1453,7 +1468,10 @@ export interface operations {
     getCategory: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description ETags of copies the client holds (`*`: any) */
+                "if-none-match"?: string;
+            };
             path: {
                 id: number;
             };
@@ -1464,6 +1482,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "x-cache"?: "HIT" | "MISS";
+                    /** @description Strong validator of the body: send it back in `If-None-Match` to get 304 while it is unchanged */
+                    etag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1477,6 +1498,16 @@ export interface operations {
                         updated_at: string;
                     };
                 };
+            };
+            /** @description Not modified: the body would be the copy named in `If-None-Match` */
+            304: {
+                headers: {
+                    "x-cache"?: "HIT" | "MISS";
+                    /** @description Strong validator of the body: send it back in `If-None-Match` to get 304 while it is unchanged */
+                    etag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Default Response */
             404: {
@@ -1770,7 +1801,10 @@ export interface operations {
                 /** @description items per page (default 10, max 100) */
                 page_size?: string;
             };
-            header?: never;
+            header?: {
+                /** @description ETags of copies the client holds (`*`: any) */
+                "if-none-match"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1780,6 +1814,8 @@ export interface operations {
             200: {
                 headers: {
                     "x-cache"?: "HIT" | "MISS";
+                    /** @description Strong validator of the body: send it back in `If-None-Match` to get 304 while it is unchanged */
+                    etag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1826,6 +1862,16 @@ export interface operations {
                         }[];
                     };
                 };
+            };
+            /** @description Not modified: the body would be the copy named in `If-None-Match` */
+            304: {
+                headers: {
+                    "x-cache"?: "HIT" | "MISS";
+                    /** @description Strong validator of the body: send it back in `If-None-Match` to get 304 while it is unchanged */
+                    etag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Default Response */
             400: {
@@ -1954,7 +2000,10 @@ export interface operations {
     getProduct: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description ETags of copies the client holds (`*`: any) */
+                "if-none-match"?: string;
+            };
             path: {
                 id: number;
             };
@@ -1965,6 +2014,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "x-cache"?: "HIT" | "MISS";
+                    /** @description Strong validator of the body: send it back in `If-None-Match` to get 304 while it is unchanged */
+                    etag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1986,6 +2038,16 @@ export interface operations {
                         updated_at: string;
                     };
                 };
+            };
+            /** @description Not modified: the body would be the copy named in `If-None-Match` */
+            304: {
+                headers: {
+                    "x-cache"?: "HIT" | "MISS";
+                    /** @description Strong validator of the body: send it back in `If-None-Match` to get 304 while it is unchanged */
+                    etag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Default Response */
             404: {

@@ -126,7 +126,17 @@ export async function placeOrder(
 ): Promise<{ order: OrderOut; replayed: boolean }> {
   let result: Settled
   try {
-    result = await ctx.cache.invalidate((mark) => placeMarked(ctx.db, userId, input, mark))
+    result = await ctx.cache.invalidate(
+      (mark) => placeMarked(ctx.db, userId, input, mark),
+      // After commit: the products' entries refilled (looked up with the bump) and the notification pushed.
+      async (settled) => {
+        if (settled.outcome !== 'placed') return
+        await Promise.all([
+          refreshProducts(ctx, settled.items.map((i) => i.product_id)),
+          publishNotifications(ctx, userId, [storedNotification(settled.notification)]),
+        ])
+      },
+    )
   } catch (err) {
     // numeric(12,2) overflow: a total of ten billion or more.
     if (pgErrorCode(err) === '22003') throw validation({ non_field_errors: ['The order total is too large.'] })
@@ -170,10 +180,5 @@ export async function placeOrder(
     items,
     [{ status: 'pending', at: createdAt.toISOString() }],
   )
-  const notification = storedNotification(result.notification)
-  await Promise.all([
-    refreshProducts(ctx, items.map((i) => i.product_id)),
-    publishNotifications(ctx, userId, [notification]),
-  ])
   return { order, replayed: false }
 }

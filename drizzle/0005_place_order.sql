@@ -7,29 +7,33 @@
 -- Every statement below finds its rows through a unique index by equality, or walks one with LIMIT 1: no plan that
 -- statistics could turn into a scan of a table, however churned and however long since its last ANALYZE.
 
--- The lock that serializes one user's notification writers (see lockUserNotifications). The first key is negative, so
+-- The lock that serializes one user's notification writers (see recordStatusChange). The first key is negative, so
 -- it never meets a lock keyed by a user id first.
 CREATE FUNCTION lock_user_notifications(p_user integer) RETURNS void
-LANGUAGE sql VOLATILE AS $$ SELECT pg_advisory_xact_lock(-1853189228, p_user) $$;
+LANGUAGE plpgsql VOLATILE AS $$ BEGIN PERFORM pg_advisory_xact_lock(-1853189228, p_user); END $$;
 --> statement-breakpoint
 
--- The one way a notification is stored (see insertNotification): its message is `p_template` with the order id for
--- %s; `previous_id` is the user's notification before it (0 for none), read in the insert's snapshot.
+-- The one way a notification is stored (see recordStatusChange): its message is `p_template` with the order id for
+-- %s; `previous_id` is the user's notification before it (0 for none), read in the insert's snapshot. PL/pgSQL, not
+-- SQL, for its plans kept from call to call.
 CREATE FUNCTION insert_notification(p_user integer, p_order integer, p_status varchar, p_previous varchar, p_template text)
 RETURNS TABLE (id bigint, order_id integer, status varchar, previous_status varchar, message text, read boolean,
                created_at timestamptz, previous_id bigint)
-LANGUAGE sql VOLATILE AS $$
-  INSERT INTO notifications (user_id, order_id, status, previous_status, message)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  RETURN QUERY
+  INSERT INTO notifications AS n (user_id, order_id, status, previous_status, message)
   VALUES (p_user, p_order, p_status, p_previous, format(p_template, p_order))
-  RETURNING id, order_id, status, previous_status, message, read, created_at,
-            (SELECT coalesce(max(n.id), 0) FROM notifications n WHERE n.user_id = p_user)
+  RETURNING n.id, n.order_id, n.status, n.previous_status, n.message, n.read, n.created_at,
+            (SELECT coalesce(max(o.id), 0) FROM notifications o WHERE o.user_id = p_user);
+END
 $$;
 --> statement-breakpoint
 
 -- Places the cart of p_user as one order, all or nothing, and answers what happened as JSON ("outcome"):
 -- - existing: p_key already placed an order (its id, its fingerprint and this cart's lines fingerprint, null for an
 --   empty cart): nothing written, the caller decides replay or conflict;
--- - empty; short (every line, to name the short ones); nothing written;
+-- - empty; short (every line, to name the short ones; it outranks mispredicted); nothing written;
 -- - mispredicted: the caller marked the cache for p_products, and p_sellouts as the categories where a product may
 --   sell out, before calling (cache scopes must be marked before the commit), and the cart or its stock says
 --   otherwise: nothing written, the lines are returned to predict again;
@@ -58,7 +62,7 @@ DECLARE
   prices numeric[] := '{}';
   total numeric := 0;
   lines_print text;
-  lines json;
+  outcome text;
   i integer;
 BEGIN
   IF p_key IS NOT NULL THEN
@@ -68,17 +72,15 @@ BEGIN
   END IF;
   PERFORM lock_user_notifications(p_user);
 
-  -- One line at a time, each the next by product id (LIMIT 1 down the (user_id, product_id) index, whatever the
-  -- statistics say). A line deleted while we waited for its lock returns nothing: look again before concluding.
+  -- One line at a time, each the next by product id: LIMIT 1 down the (user_id, product_id) index, whatever the
+  -- statistics say (any other plan reads the user's every line first). A line deleted while we waited for its lock is
+  -- passed over for the next (FOR UPDATE under LIMIT fetches on).
   LOOP
     SELECT c.id, c.product_id, c.quantity INTO line FROM cart_items c
      WHERE c.user_id = p_user AND c.product_id > last_product
      ORDER BY c.product_id LIMIT 1
        FOR UPDATE;
-    IF NOT FOUND THEN
-      EXIT WHEN NOT EXISTS (SELECT FROM cart_items c WHERE c.user_id = p_user AND c.product_id > last_product);
-      CONTINUE;
-    END IF;
+    EXIT WHEN NOT FOUND;
     -- The lock an UPDATE takes: carts and orders referencing the product (foreign key checks) are not blocked.
     SELECT p.stock, p.is_active, p.category_id, p.name, p.price INTO product FROM products p
      WHERE p.id = line.product_id
@@ -95,14 +97,10 @@ BEGIN
     total := total + product.price * line.quantity;
   END LOOP;
 
-  IF cardinality(ids) > 0 THEN
+  IF p_key IS NOT NULL AND cardinality(ids) > 0 THEN
     lines_print := left(encode(sha256(convert_to(
       (SELECT string_agg(l.product_id || 'x' || l.quantity, ',' ORDER BY l.product_id) FROM unnest(product_ids, quantities) AS l(product_id, quantity)),
       'UTF8')), 'hex'), 32);
-    SELECT json_agg(json_build_object('product_id', l.product_id, 'quantity', l.quantity, 'stock', l.stock,
-                                      'is_active', l.is_active, 'category_id', l.category_id) ORDER BY l.product_id)
-      INTO lines
-      FROM unnest(product_ids, quantities, stocks, active, category_ids) AS l(product_id, quantity, stock, is_active, category_id);
   END IF;
   IF existing.id IS NOT NULL THEN
     RETURN json_build_object('outcome', 'existing', 'order_id', existing.id,
@@ -113,14 +111,17 @@ BEGIN
   END IF;
   FOR i IN 1 .. cardinality(ids) LOOP
     IF NOT active[i] OR stocks[i] < quantities[i] THEN
-      RETURN json_build_object('outcome', 'short', 'lines', lines);
+      outcome := 'short';
+    ELSIF outcome IS NULL AND (NOT product_ids[i] = ANY(p_products) OR (stocks[i] = quantities[i] AND NOT category_ids[i] = ANY(p_sellouts))) THEN
+      outcome := 'mispredicted';
     END IF;
   END LOOP;
-  FOR i IN 1 .. cardinality(ids) LOOP
-    IF NOT product_ids[i] = ANY(p_products) OR (stocks[i] = quantities[i] AND NOT category_ids[i] = ANY(p_sellouts)) THEN
-      RETURN json_build_object('outcome', 'mispredicted', 'lines', lines);
-    END IF;
-  END LOOP;
+  IF outcome IS NOT NULL THEN
+    RETURN json_build_object('outcome', outcome, 'lines', (
+      SELECT json_agg(json_build_object('product_id', l.product_id, 'quantity', l.quantity, 'stock', l.stock,
+                                        'is_active', l.is_active, 'category_id', l.category_id) ORDER BY l.product_id)
+        FROM unnest(product_ids, quantities, stocks, active, category_ids) AS l(product_id, quantity, stock, is_active, category_id)));
+  END IF;
 
   INSERT INTO orders (user_id, status, total_price, shipping_address, idempotency_key, idempotency_fingerprint)
   VALUES (p_user, 'pending', total,

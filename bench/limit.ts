@@ -23,7 +23,7 @@ export interface LimitRow {
 
 export interface Limits {
   rows: LimitRow[]
-  /** The lock statement's plan after the pgbench orders, before and after ANALYZE. */
+  /** The plans of the statements inside place_order after the pgbench orders, before and after ANALYZE. */
   planCheck?: string
   /** pgbench's rates for the statements the service's order and add-to-cart scenarios send. */
   order?: number
@@ -154,28 +154,37 @@ function planLine(node: PlanNode): string {
   return `${node['Node Type']}${on}${using}${children.length ? `(${children.join(', ')})` : ''}`
 }
 
-/** The lock statement of bench/pgbench/place-order.sql (the service's), for one buyer. */
-function lockStatement(userId: number): string {
-  const script = readFileSync(join(pgbenchDir, 'place-order.sql'), 'utf8')
-  const marker = '-- the lock statement (bench/limit.ts EXPLAINs the statement below)\n'
-  const start = script.indexOf(marker)
-  const end = script.indexOf('\\gset', start)
-  if (start < 0 || end < 0) throw new Error(`bench/pgbench/place-order.sql lost the line "${marker.trim()}"`)
-  return script.slice(start + marker.length, end).replaceAll(':uid', String(userId))
+/** What auto_explain logs (LOG messages, sent to the client with client_min_messages) for one nested statement. */
+interface Explained {
+  Plan: PlanNode
 }
 
-/** The plan the lock statement gets now, run for real on a one-line cart (rolled back). */
-function explainLock(url: string, fixture: Fixture): string {
+/**
+ * The plans of the statements inside place_order (bench/pgbench/place-order.sql's call, the service's), run for real
+ * on a one-line cart and rolled back: auto_explain logs every nested statement's plan to the client. Only those that
+ * read a table are kept, one line each.
+ */
+function explainPlacement(url: string, fixture: Fixture): string {
   const user = fixture.buyers.firstId
-  const out = psql(
-    url,
-    `BEGIN;
-     INSERT INTO cart_items (user_id, product_id, quantity) VALUES (${user}, ${fixture.orderProducts.first}, 1);
-     EXPLAIN (ANALYZE, FORMAT JSON) ${lockStatement(user)};
-     ROLLBACK;`,
+  const product = fixture.orderProducts.first
+  const script = readFileSync(join(pgbenchDir, 'place-order.sql'), 'utf8')
+  const call = script.slice(script.indexOf('SELECT place_order(')).replaceAll(':uid', String(user)).replaceAll(':pid', String(product))
+  const run = spawnSync(
+    'psql',
+    [
+      ...[url, '-qAtX', '-v', 'ON_ERROR_STOP=1', '-c', "LOAD 'auto_explain'"],
+      ...['-c', 'SET auto_explain.log_min_duration = 0; SET auto_explain.log_nested_statements = on; SET auto_explain.log_format = json'],
+      ...['-c', 'BEGIN', '-c', `INSERT INTO cart_items (user_id, product_id, quantity) VALUES (${user}, ${product}, 1)`],
+      ...['-c', 'SET client_min_messages = log', '-c', call, '-c', 'ROLLBACK'],
+    ],
+    { encoding: 'utf8' },
   )
-  const [plan] = JSON.parse(out.slice(out.indexOf('['))) as { Plan: PlanNode; 'Execution Time': number }[]
-  return `${planLine(plan!.Plan)}, ${plan!['Execution Time'].toFixed(2)} ms`
+  if (run.status !== 0) throw new Error(`psql (explaining place_order) failed:\n${run.stderr}`)
+  const plans = run.stderr
+    .split(/^LOG: {2}duration: [\d.]+ ms {2}plan:\n/m)
+    .slice(1)
+    .map((text) => planLine((JSON.parse(text) as Explained).Plan))
+  return plans.filter((line) => line.includes(' on ')).join('; ')
 }
 
 export async function measureLimits(
@@ -202,7 +211,7 @@ export async function measureLimits(
     const notes = [
       `${result.transactions} transactions, ${result.failed} failed`,
       result.aborted ? 'CLIENTS ABORTED' : '',
-      mode === 'prepared' ? 'not what the service sends today (it sends every statement unnamed)' : '',
+      mode === 'extended' ? 'unnamed statements, parsed and planned every time: not what the service sends' : '',
     ]
     limits.rows.push({
       name,
@@ -217,17 +226,18 @@ export async function measureLimits(
 
   emptyCarts()
   vacuumAnalyze(url)
-  limits.addToCart = (await run('add-to-cart statement', 'add', 'extended')).tps
+  // The service sends both as named prepared statements (src/db/prepared.ts), as pgbench -M prepared does.
+  limits.addToCart = (await run('add-to-cart statement', 'add', 'prepared')).tps
   emptyCarts()
   vacuumAnalyze(url)
-  const order = await run('order: add to cart, BEGIN, lock, CTE, COMMIT', 'order', 'extended')
+  const order = await run('order: add to cart, place_order', 'order', 'prepared')
   limits.order = order.tps
-  // The placements above churned cart_items with no ANALYZE since: the plan a server without autovacuum would get.
-  const stale = explainLock(url, fixture)
+  // The placements above churned cart_items with no ANALYZE since: the plans a server without autovacuum would get.
+  const stale = explainPlacement(url, fixture)
   vacuumAnalyze(url)
-  const fresh = explainLock(url, fixture)
+  const fresh = explainPlacement(url, fixture)
   limits.planCheck = `after ${order.transactions} placements without ANALYZE: ${stale}; after VACUUM (ANALYZE): ${fresh}`
-  await run('same, as named prepared statements', 'order', 'prepared')
+  await run('same, as unnamed statements', 'order', 'extended')
   emptyCarts()
   vacuumAnalyze(url)
   return limits

@@ -176,7 +176,7 @@ function limitTable(limits: Limits): string {
   if (!limits.rows.length) return 'Not measured (the embedded defaults have no servers, or no scenario of this run needs it).\n'
   const head = '| limit | tool | ops/s | p50 ms | p99 ms | notes |\n|---|---|---|---|---|---|\n'
   const rows = limits.rows.map((l) => `| ${l.name} | \`${l.tool}\` | ${thousands(l.rate)} | ${l.p50.toFixed(2)} | ${l.p99.toFixed(2)} | ${l.notes ?? ''} |`)
-  const plan = limits.planCheck ? `\nThe lock statement's plan ${limits.planCheck}.\n` : ''
+  const plan = limits.planCheck ? `\nThe plans inside place_order ${limits.planCheck}.\n` : ''
   return `${head}${rows.join('\n')}\n${plan}`
 }
 

@@ -1,5 +1,6 @@
--- pgbench: adding to the cart, as the service does it. MUST mirror the statement src/cart/service.ts (addItem)
--- sends: update this file whenever that statement changes, or the bench's `limit` stops being the service's limit.
+-- pgbench: adding to the cart, as the service does it. MUST mirror the statement src/cart/service.ts (ADD_TO_CART)
+-- sends, a named prepared statement (pgbench -M prepared): update this file whenever that statement changes, or the
+-- bench's `limit` stops being the service's limit.
 -- bench/limit.ts runs it after setting :uid (client N is buyer N) and :pid (the product, picked as bench/wrk.lua
 -- picks it), alone for the add-to-cart limit and followed by place-order.sql for the order limit.
 WITH added AS (
@@ -17,7 +18,7 @@ WITH added AS (
   SELECT id, product_id, quantity FROM added
 )
 SELECT l.id, l.quantity, p.id AS "productId", p.name, p.price::text AS price, p.stock,
-       p.is_active AS "isActive", (p.price * l.quantity)::text AS subtotal,
+       p.is_active AS "isActive", p.category_id AS "categoryId", (p.price * l.quantity)::text AS subtotal,
        (sum(p.price * l.quantity) OVER ())::text AS total, EXISTS (SELECT 1 FROM added) AS written
   FROM lines l JOIN products p ON p.id = l.product_id
  ORDER BY l.id;

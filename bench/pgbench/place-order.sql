@@ -1,54 +1,11 @@
--- pgbench: placing the cart as an order, as the service does it. MUST mirror the statements src/orders/placing.ts
--- (placeWithin) sends: BEGIN, the lock statement (the cart's lockLines, with the user's notification lock and the
--- order id folded in), the one data-modifying CTE (writeOrder: the catalogue's sellStock, the order, its items and
--- history, the notifications' insertNotification, the cart's deleteLines), COMMIT; update this file whenever they
--- change, or the bench's `limit` stops being the service's limit. What differs is only what pgbench cannot send as
--- the service does: the one-element id arrays are ARRAY[...] instead of a '{…}' literal, the message is built in
--- SQL, and the parameters the bench never sets (address, Idempotency-Key) are NULL literals. The service's Redis
--- work inside and after the transaction is not here: this is what PostgreSQL alone allows. bench/limit.ts runs it
--- after add-to-cart.sql, which puts one line in the cart of buyer :uid.
-BEGIN;
--- the lock statement (bench/limit.ts EXPLAINs the statement below)
-SELECT c.id, c.product_id AS "productId", c.quantity, p.stock, p.is_active AS "isActive",
-       p.category_id AS "categoryId", (SELECT nextval(pg_get_serial_sequence('orders', 'id'))::int) AS "orderId"
-  FROM cart_items c JOIN products p ON p.id = c.product_id
- WHERE c.user_id = :uid AND (SELECT pg_advisory_xact_lock(-1853189228, :uid)) IS NOT NULL
- ORDER BY c.product_id
-   FOR UPDATE OF c FOR NO KEY UPDATE OF p
-\gset
-WITH sold AS (
-  UPDATE products p SET stock = p.stock - l.quantity, updated_at = now()
-    FROM unnest(ARRAY[:productId]::int[], ARRAY[:quantity]::int[])
-         AS l(product_id, quantity)
-   WHERE p.id = l.product_id AND p.stock >= l.quantity AND p.is_active
-  RETURNING p.id AS product_id, p.name, p.price, l.quantity
-), placed AS (
-  INSERT INTO orders (id, user_id, status, total_price, shipping_address, idempotency_key, idempotency_fingerprint)
-  VALUES (:orderId, :uid, 'pending', (SELECT sum(price * quantity) FROM sold),
-          COALESCE(NULL::jsonb,
-                   '{"line1":"","line2":"","city":"","state":"","postal_code":"","country":""}'::jsonb || (SELECT address FROM users WHERE id = :uid),
-                   '{"line1":"","line2":"","city":"","state":"","postal_code":"","country":""}'::jsonb),
-          NULL, NULL)
-  RETURNING id, user_id, total_price, shipping_address, created_at, updated_at
-), items AS (
-  INSERT INTO order_items (order_id, product_id, product_name, unit_price, quantity)
-  SELECT placed.id, sold.product_id, sold.name, sold.price, sold.quantity FROM placed, sold
-  RETURNING product_id, product_name, unit_price, quantity
-), history AS (
-  INSERT INTO order_status_history (order_id, status, at) SELECT id, 'pending', created_at FROM placed
-), noted AS (
-  INSERT INTO notifications (user_id, order_id, status, previous_status, message)
-  VALUES (:uid, :orderId, 'pending', NULL, 'Order #' || :orderId || ' has been placed.')
-  RETURNING id, order_id, status, previous_status, message, read, created_at,
-            (SELECT coalesce(max(n.id), 0) FROM notifications n WHERE n.user_id = :uid) AS previous_id
-), emptied AS (
-  DELETE FROM cart_items WHERE id = ANY(ARRAY[:id]::int[])
-)
-SELECT placed.id AS "orderId", placed.user_id AS "userId", placed.total_price::text AS "totalPrice",
-       placed.shipping_address AS "shippingAddress", placed.created_at AS "createdAt",
-       placed.updated_at AS "updatedAt", items.product_id AS "productId", items.product_name AS "productName",
-       items.unit_price::text AS "unitPrice", (items.unit_price * items.quantity)::text AS subtotal,
-       items.quantity, noted.*
-  FROM placed, noted, items
- ORDER BY items.product_id;
-COMMIT;
+-- pgbench: placing the cart as an order, as the service does it. MUST mirror the statement src/orders/placing.ts
+-- (PLACE_ORDER) sends: one call of place_order (drizzle/0005_place_order.sql), in autocommit; update this file
+-- whenever it changes, or the bench's `limit` stops being the service's limit. The service predicts what the order
+-- sells from the cart it last answered (add-to-cart.sql's, here): its one product (:pid), and no sell-out (the bench's
+-- products keep plenty of units), so the call below is the one round trip the service makes; a prediction the
+-- function finds wrong would cost the service a second call. The parameters the bench never sets (address,
+-- Idempotency-Key) are NULL; the address fingerprint is then the hash of `null`, unused without a key. The service's
+-- Redis work around the call is not here: this is what PostgreSQL alone allows. bench/limit.ts runs it after
+-- add-to-cart.sql, which puts one line in the cart of buyer :uid.
+SELECT place_order(:uid::int, NULL::jsonb, NULL::varchar, '74234e98afe7498fb5daf1f36ac2d78a'::text, ARRAY[:pid]::int[], '{}'::int[],
+                   'Order #%s has been placed.'::text) AS outcome;

@@ -244,8 +244,15 @@ export class VersionedCache {
   /**
    * Runs `work` (a transaction) with the scopes it changes invalidated around its commit. `mark` may be called
    * inside the transaction, before commit, once the affected scopes are known; it may be called several times.
+   *
+   * `then`, given what `work` returned, runs once it succeeded, started in the same tick as the bump: on one Redis
+   * connection its first commands travel with the bump (one round trip, not two) and run after it, so a refill it
+   * looks up is stamped with the new generations. Awaited with the bump.
    */
-  async invalidate<T>(work: (mark: (scopes: readonly string[]) => Promise<void>) => Promise<T>): Promise<T> {
+  async invalidate<T>(
+    work: (mark: (scopes: readonly string[]) => Promise<void>) => Promise<T>,
+    then?: (result: T) => Promise<unknown>,
+  ): Promise<T> {
     const marked: string[] = []
     const mark = async (scopes: readonly string[]) => {
       const fresh = scopes.filter((s) => !marked.includes(s))
@@ -256,16 +263,22 @@ export class VersionedCache {
         this.repairLater()
       })
     }
-    try {
-      return await work(mark)
-    } finally {
-      if (marked.length) {
-        await this.backend.endWrite(marked).catch((err) => {
-          this.failed('endWrite', err)
-          this.repairLater(marked)
-        })
-      }
+    const bump = async () => {
+      if (!marked.length) return
+      await this.backend.endWrite(marked).catch((err) => {
+        this.failed('endWrite', err)
+        this.repairLater(marked)
+      })
     }
+    let result: T
+    try {
+      result = await work(mark)
+    } catch (err) {
+      await bump()
+      throw err
+    }
+    await Promise.all([bump(), then?.(result)])
+    return result
   }
 
   /**

@@ -1,10 +1,12 @@
 import { and, asc, eq, sql } from 'drizzle-orm'
 import type { Queryable } from '../db/index.js'
+import { prepared } from '../db/prepared.js'
 import { rows } from '../db/sql.js'
 import { cartItems, products } from '../db/schema.js'
 import { fieldError, notFound } from '../http/errors.js'
 import { PG_INT_MAX } from '../http/schemas.js'
 import type { CartOut } from './schemas.js'
+import { rememberCart } from './checkout.js'
 
 const invalidProduct = (productId: number) =>
   fieldError('product_id', `Invalid pk "${productId}" - object does not exist.`)
@@ -19,11 +21,14 @@ interface CartLineRow {
   price: string
   stock: number
   isActive: boolean
+  categoryId: number
   subtotal: string
   total: string
 }
 
-function toCart(lines: CartLineRow[]): CartOut {
+/** The cart's answer; also remembered for placing it (checkout.ts). */
+function toCart(userId: number, lines: CartLineRow[]): CartOut {
+  rememberCart(userId, lines)
   return {
     items: lines.map((line) => ({
       id: line.id,
@@ -57,6 +62,7 @@ export async function getCart(db: Queryable, userId: number): Promise<CartOut> {
       price: sql<string>`${products.price}::text`,
       stock: products.stock,
       isActive: products.isActive,
+      categoryId: products.categoryId,
       subtotal: sql<string>`(${products.price} * ${cartItems.quantity})::text`,
       total: sql<string>`(sum(${products.price} * ${cartItems.quantity}) over ())::text`,
     })
@@ -64,7 +70,7 @@ export async function getCart(db: Queryable, userId: number): Promise<CartOut> {
     .innerJoin(products, eq(products.id, cartItems.productId))
     .where(eq(cartItems.userId, userId))
     .orderBy(asc(cartItems.id))
-  return toCart(lines)
+  return toCart(userId, lines)
 }
 
 async function productAvailability(db: Queryable, productId: number) {
@@ -75,6 +81,27 @@ async function productAvailability(db: Queryable, productId: number) {
   return product?.isActive ? product : undefined
 }
 
+/** addItem's statement, sent as a named prepared statement (the hot path of every purchase). */
+const ADD_TO_CART = `WITH added AS (
+    INSERT INTO cart_items (user_id, product_id, quantity)
+    SELECT $1::int, p.id, $3::int FROM products p
+    WHERE p.id = $2::int AND p.is_active AND p.stock >= $3::int
+    ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = cart_items.quantity + EXCLUDED.quantity
+    WHERE cart_items.quantity::bigint + EXCLUDED.quantity
+          <= (SELECT stock FROM products WHERE id = EXCLUDED.product_id)
+    RETURNING id, product_id, quantity
+  ), lines AS (
+    SELECT id, product_id, quantity FROM cart_items
+     WHERE user_id = $1::int AND id NOT IN (SELECT id FROM added)
+    UNION ALL
+    SELECT id, product_id, quantity FROM added
+  )
+  SELECT l.id, l.quantity, p.id AS "productId", p.name, p.price::text AS price, p.stock,
+         p.is_active AS "isActive", p.category_id AS "categoryId", (p.price * l.quantity)::text AS subtotal,
+         (sum(p.price * l.quantity) OVER ())::text AS total, EXISTS (SELECT 1 FROM added) AS written
+    FROM lines l JOIN products p ON p.id = l.product_id
+   ORDER BY l.id`
+
 /**
  * Adds to the line of that product, creating it if needed, and answers the whole cart, in one statement (a round
  * trip costs more than the statement): the insert happens only if the product is active and has the stock, and
@@ -84,29 +111,8 @@ async function productAvailability(db: Queryable, productId: number) {
  */
 export async function addItem(db: Queryable, userId: number, productId: number, quantity: number): Promise<CartOut> {
   if (productId < 1 || productId > PG_INT_MAX) throw invalidProduct(productId)
-  const lines = await rows<CartLineRow & { written: boolean }>(
-    db,
-    sql`WITH added AS (
-          INSERT INTO cart_items (user_id, product_id, quantity)
-          SELECT ${userId}::int, p.id, ${quantity}::int FROM products p
-          WHERE p.id = ${productId}::int AND p.is_active AND p.stock >= ${quantity}::int
-          ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = cart_items.quantity + EXCLUDED.quantity
-          WHERE cart_items.quantity::bigint + EXCLUDED.quantity
-                <= (SELECT stock FROM products WHERE id = EXCLUDED.product_id)
-          RETURNING id, product_id, quantity
-        ), lines AS (
-          SELECT id, product_id, quantity FROM cart_items
-           WHERE user_id = ${userId}::int AND id NOT IN (SELECT id FROM added)
-          UNION ALL
-          SELECT id, product_id, quantity FROM added
-        )
-        SELECT l.id, l.quantity, p.id AS "productId", p.name, p.price::text AS price, p.stock,
-               p.is_active AS "isActive", (p.price * l.quantity)::text AS subtotal,
-               (sum(p.price * l.quantity) OVER ())::text AS total, EXISTS (SELECT 1 FROM added) AS written
-          FROM lines l JOIN products p ON p.id = l.product_id
-         ORDER BY l.id`,
-  )
-  if (lines[0]?.written) return toCart(lines)
+  const lines = await prepared<CartLineRow & { written: boolean }>(db, 'add_to_cart', ADD_TO_CART, [userId, productId, quantity])
+  if (lines[0]?.written) return toCart(userId, lines)
   const product = await productAvailability(db, productId)
   if (!product) throw invalidProduct(productId)
   throw notEnoughStock(product.stock)
@@ -143,4 +149,5 @@ export async function removeItem(db: Queryable, userId: number, itemId: number):
 
 export async function clearCart(db: Queryable, userId: number): Promise<void> {
   await db.delete(cartItems).where(eq(cartItems.userId, userId))
+  rememberCart(userId, [])
 }

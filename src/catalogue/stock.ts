@@ -1,20 +1,19 @@
-import { type SQL, and, eq, sql } from 'drizzle-orm'
+import { and, eq, sql } from 'drizzle-orm'
 import type { VersionedCache } from '../cache/index.js'
 import type { Db, Tx } from '../db/index.js'
 import { products } from '../db/schema.js'
-import { intArray } from '../db/sql.js'
 import { ApiError, conflict, notFound } from '../http/errors.js'
 import { PG_INT_MAX } from '../http/schemas.js'
-import { type StockChange, stockChangeScopes } from './invalidation.js'
+import { type StockChange, scopes, stockChangeScopes } from './invalidation.js'
 import { findProduct, getProduct, refreshProducts } from './products.js'
 import type { ProductOut } from './schemas.js'
 
 /**
- * Stock changes: what a placed order takes (sellStock, a piece of the one statement that places it), what a
- * cancelled one puts back (restock) and the staff's adjustments (adjustStock). With a product's own create and
- * update, these are the only writers of `products.stock`. The order's pieces say which cache scopes they make stale;
- * the order marks them in its transaction (VersionedCache.invalidate) and refreshes the products' entries after
- * commit (refreshProducts).
+ * Stock changes: what a placed order takes (place_order, drizzle/0005_place_order.sql, the one statement that places
+ * it), what a cancelled one puts back (restock) and the staff's adjustments (adjustStock). With a product's own create
+ * and update, these are the only writers of `products.stock`. An order's decrements are predicted (predictSale) so that
+ * the cache scopes they make stale are marked before the statement commits them (VersionedCache.invalidate); the
+ * products' entries are refreshed after commit (refreshProducts).
  */
 
 /** Units of one product an order holds. */
@@ -23,31 +22,39 @@ export interface StockLine {
   quantity: number
 }
 
-/** A line as the placing transaction locked its product: the stock and category it read under that lock. */
-export interface HeldLine extends StockLine {
+/** A cart line with its product's stock and category, as last read: what predicting its sale needs. */
+export interface StockedLine extends StockLine {
   stock: number
   categoryId: number
 }
 
 /**
- * What selling `lines` makes stale: each product's entry, and the in_stock lists only where a product sells out
- * (every other list stays cached and shows the new stock through the products' own entries).
+ * What placing an order is expected to sell: its products, and the categories where one of them may sell out
+ * (`place_order` writes nothing when the cart says otherwise, so a prediction is never trusted, only checked).
  */
-export function saleScopes(lines: readonly HeldLine[]): string[] {
-  return stockChangeScopes(lines.map((l) => ({ id: l.productId, categoryId: l.categoryId, before: l.stock, after: l.stock - l.quantity })))
+export interface SalePrediction {
+  products: number[]
+  sellsOutIn: number[]
 }
 
 /**
- * The decrements of an order, as a data-modifying statement for the statement that places it (a CTE). Still
- * conditional, as a belt: the caller holds the rows locked and has checked them. Returns one row per product sold,
- * `product_id, name, price, quantity`: what the order's items snapshot.
+ * The sale of `lines`: a line sells out when its stock is no more than its quantity. `cautious` counts every line's
+ * category as one where it may sell out (marks more, but a stock that moves meanwhile cannot prove it wrong).
  */
-export function sellStock(lines: readonly StockLine[]): SQL {
-  return sql`UPDATE products p SET stock = p.stock - l.quantity, updated_at = now()
-            FROM unnest(${intArray(lines.map((l) => l.productId))}::int[], ${intArray(lines.map((l) => l.quantity))}::int[])
-                 AS l(product_id, quantity)
-           WHERE p.id = l.product_id AND p.stock >= l.quantity AND p.is_active
-          RETURNING p.id AS product_id, p.name, p.price, l.quantity`
+export function predictSale(lines: readonly StockedLine[], cautious = false): SalePrediction {
+  return {
+    products: lines.map((l) => l.productId),
+    sellsOutIn: [...new Set(lines.filter((l) => cautious || l.stock <= l.quantity).map((l) => l.categoryId))],
+  }
+}
+
+/**
+ * What a sale makes stale: each product's entry, and the in_stock lists only where a product sells out (every
+ * other list stays cached and shows the new stock through the products' own entries).
+ */
+export function saleScopes(sale: SalePrediction): string[] {
+  const soldOut = sale.sellsOutIn.length ? [scopes.membership('all', 'stock')] : []
+  return [...sale.products.map(scopes.product), ...sale.sellsOutIn.map((c) => scopes.membership(c, 'stock')), ...soldOut]
 }
 
 /**

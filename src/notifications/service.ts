@@ -1,4 +1,4 @@
-import { type SQL, and, asc, count, desc, eq, gt, max, not, sql } from 'drizzle-orm'
+import { and, asc, count, desc, eq, gt, max, not, sql } from 'drizzle-orm'
 import type { Queryable } from '../db/index.js'
 import { type OrderStatus, notifications, orderStatuses } from '../db/schema.js'
 import { rows, toDate } from '../db/sql.js'
@@ -40,50 +40,21 @@ export function serializeNotification(row: NotificationRow): NotificationOut {
   }
 }
 
-/** The message a status change is stored with. */
-function describe(change: StatusChange): string {
-  const order = `Order #${change.orderId}`
-  switch (change.status) {
+/** The message a status change is stored with, `%s` standing for the order id (insert_notification formats it). */
+export function messageTemplate(status: OrderStatus): string {
+  switch (status) {
     case 'pending':
-      return `${order} has been placed.`
+      return 'Order #%s has been placed.'
     case 'shipped':
-      return `${order} has shipped.`
+      return 'Order #%s has shipped.'
     case 'delivered':
-      return `${order} has been delivered.`
+      return 'Order #%s has been delivered.'
     case 'cancelled':
-      return `${order} has been cancelled.`
+      return 'Order #%s has been cancelled.'
   }
 }
 
-/** The first key of `lockUserNotifications`: negative, so it never meets a lock keyed by a user id first. */
-const USER_NOTIFICATIONS_LOCK = -1_853_189_228
-
-/**
- * Takes, until commit, the lock that serializes the transactions storing notifications for one user; every writer of
- * `notifications` takes it before its insert. Ids are drawn at insert, so one user's notifications then commit in id
- * order, and "everything above the highest id I have" (a socket's `since`, the catch-up after a Redis outage) never
- * skips one that committed late. An expression (void, never null), so a writer can fold it into a statement it sends
- * anyway.
- */
-export function lockUserNotifications(userId: number): SQL {
-  return sql`pg_advisory_xact_lock(${USER_NOTIFICATIONS_LOCK}::int, ${userId}::int)`
-}
-
-/**
- * The one way a notification is stored: the INSERT of the owner's notification of a status change, returning the row
- * and the user's notification before it (`previous_id`, 0 for none), as storedNotification reads them. Run alone
- * (recordStatusChange), or as a CTE of the statement that writes the change itself (placing an order); either way
- * after lockUserNotifications in the same transaction, so the previous id counts every earlier one committed and,
- * read in the statement's own snapshot, never the row being inserted.
- */
-export function insertNotification(change: StatusChange): SQL {
-  return sql`INSERT INTO notifications (user_id, order_id, status, previous_status, message)
-          VALUES (${change.userId}, ${change.orderId}, ${change.status}, ${change.previousStatus}, ${describe(change)})
-          RETURNING id, order_id, status, previous_status, message, read, created_at,
-                    (SELECT coalesce(max(n.id), 0) FROM notifications n WHERE n.user_id = ${change.userId}) AS previous_id`
-}
-
-/** A row insertNotification returns, unparsed: bigints are text from node-postgres, timestamps text or a Date. */
+/** A row insert_notification returns, unparsed: bigints are text from node-postgres (numbers in JSON), timestamps text or a Date. */
 export interface InsertedNotification {
   id: string | number
   order_id: number
@@ -101,7 +72,7 @@ export interface StoredNotification {
   previousId: number
 }
 
-/** What insertNotification returned, as it is answered and pushed. */
+/** What insert_notification returned, as it is answered and pushed. */
 export function storedNotification(row: InsertedNotification): StoredNotification {
   const notification = serializeNotification({
     id: Number(row.id),
@@ -115,10 +86,22 @@ export function storedNotification(row: InsertedNotification): StoredNotificatio
   return { notification, previousId: Number(row.previous_id) }
 }
 
-/** Stores the owner's notification; call inside the transaction that changes the status. */
+/**
+ * Stores the owner's notification; call inside the transaction that changes the status. First the lock that
+ * serializes the transactions storing notifications for one user, which every writer of `notifications` takes before
+ * its insert (place_order first of all its locks): ids are drawn at insert, so one user's notifications then commit in
+ * id order, and "everything above the highest id I have" (a socket's `since`, the catch-up after a Redis outage) never
+ * skips one that committed late. Then the insert, in a statement of its own so that its `previous_id` (the user's
+ * notification before it, 0 for none), read in the statement's own snapshot, counts every earlier one committed and
+ * never the row being inserted. Both are SQL functions (drizzle/0005_place_order.sql), shared with place_order.
+ */
 export async function recordStatusChange(tx: Queryable, change: StatusChange): Promise<StoredNotification> {
-  await tx.execute(sql`SELECT ${lockUserNotifications(change.userId)}`)
-  const [row] = await rows<InsertedNotification>(tx, insertNotification(change))
+  await tx.execute(sql`SELECT lock_user_notifications(${change.userId}::int)`)
+  const [row] = await rows<InsertedNotification>(
+    tx,
+    sql`SELECT * FROM insert_notification(${change.userId}::int, ${change.orderId}::int, ${change.status},
+                                          ${change.previousStatus}, ${messageTemplate(change.status)})`,
+  )
   return storedNotification(row!)
 }
 

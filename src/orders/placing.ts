@@ -1,24 +1,18 @@
 import { createHash } from 'node:crypto'
-import { and, eq, sql } from 'drizzle-orm'
+import { eq } from 'drizzle-orm'
 import type { VersionedCache } from '../cache/index.js'
-import type { Db, Tx } from '../db/index.js'
+import type { Db } from '../db/index.js'
 import type { PubSub } from '../pubsub/index.js'
 import { pgErrorCode } from '../db/errors.js'
-import { rows, toDate } from '../db/sql.js'
-import { type Address, emptyAddress, orders } from '../db/schema.js'
+import { prepared } from '../db/prepared.js'
+import { intArray, toDate } from '../db/sql.js'
+import { type Address, orders } from '../db/schema.js'
 import { conflict, validation } from '../http/errors.js'
 import { refreshProducts } from '../catalogue/products.js'
-import { type StockLine, saleScopes, sellStock } from '../catalogue/stock.js'
-import { type LockedLine, deleteLines, lockLines } from '../cart/checkout.js'
-import {
-  type InsertedNotification,
-  type StoredNotification,
-  insertNotification,
-  lockUserNotifications,
-  publishNotifications,
-  storedNotification,
-} from '../notifications/service.js'
-import { type OrderRow, serializeOne, toOrderOut } from './reading.js'
+import { type SalePrediction, type StockedLine, predictSale, saleScopes } from '../catalogue/stock.js'
+import { lastSeenCart, rememberCart } from '../cart/checkout.js'
+import { type InsertedNotification, messageTemplate, publishNotifications, storedNotification } from '../notifications/service.js'
+import { serializeOne, toOrderOut } from './reading.js'
 import type { OrderOut } from './schemas.js'
 
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 255
@@ -29,169 +23,96 @@ export interface PlaceOrderInput {
   idempotencyKey?: string | undefined
 }
 
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 32)
-
 /**
- * What an Idempotency-Key promises to repeat: the cart's lines (sorted product ids and quantities) and the
- * address asked for in the body (null when the profile's is used), hashed separately because a retry after
- * success finds the cart already emptied and can only be compared on the address.
+ * What an Idempotency-Key promises to repeat: the cart's lines (place_order hashes their sorted product ids and
+ * quantities as `sha256("1x2,7x1")`, its first 32 hex digits) and the address asked for in the body (null when the
+ * profile's is used), hashed here the same way. Stored as `lines.address`; a retry after success finds the cart
+ * already emptied and can only be compared on the address.
  */
-function fingerprint(lines: readonly StockLine[], address: Address | null): { lines: string; address: string } {
+function addressPrint(address: Address | null): string {
   const normalized = address
     ? [address.line1, address.line2, address.city, address.state, address.postal_code, address.country]
     : null
-  return {
-    lines: sha256([...lines].sort((a, b) => a.productId - b.productId).map((l) => `${l.productId}x${l.quantity}`).join(',')),
-    address: sha256(JSON.stringify(normalized)),
-  }
+  return createHash('sha256').update(JSON.stringify(normalized)).digest('hex').slice(0, 32)
 }
 
 const keyReused = () => conflict('This Idempotency-Key was already used for a different order request.')
 
-/** The order a key already placed, if the request is the same one again; a different request with it is a 409. */
-function replayOf(existing: OrderRow, lines: readonly StockLine[], address: Address | null): OrderRow {
-  const now = fingerprint(lines, address)
-  const [linesPart, addressPart] = (existing.idempotencyFingerprint ?? '').split('.')
-  if (addressPart !== now.address) throw keyReused()
-  if (lines.length && linesPart !== now.lines) throw keyReused()
-  return existing
+/** A cart line as place_order read it under its lock. */
+interface ReadLine {
+  product_id: number
+  quantity: number
+  stock: number
+  is_active: boolean
+  category_id: number
 }
 
-/** One row per item of the order just written, each with the order's and the notification's columns. */
-interface Written extends InsertedNotification {
-  orderId: number
-  userId: number
-  totalPrice: string
-  shippingAddress: Address
-  createdAt: string | Date
-  updatedAt: string | Date
-  productId: number
-  productName: string
-  unitPrice: string
-  subtotal: string
-  quantity: number
-}
+/** What place_order answers (drizzle/0005_place_order.sql). */
+type Outcome =
+  | { outcome: 'existing'; order_id: number; fingerprint: string | null; lines_print: string | null }
+  | { outcome: 'empty' }
+  | { outcome: 'short'; lines: ReadLine[] }
+  | { outcome: 'mispredicted'; lines: ReadLine[] }
+  | {
+      outcome: 'placed'
+      order: {
+        id: number
+        user_id: number
+        total_price: string
+        shipping_address: Address
+        created_at: string
+        updated_at: string
+        idempotency_fingerprint: string | null
+      }
+      items: OrderOut['items']
+      notification: InsertedNotification
+    }
+
+/** Every outcome but a wrong prediction, which placeMarked retries. */
+type Settled = Exclude<Outcome, { outcome: 'mispredicted' }>
+
+/** The placing statement: one call, one round trip, sent as a named prepared statement. */
+const PLACE_ORDER = 'SELECT place_order($1::int, $2::jsonb, $3::varchar, $4::text, $5::int[], $6::int[], $7::text) AS outcome'
 
 /**
- * Everything an order writes, as ONE statement (each round trip costs more than the statement), composed from the
- * pieces of the features that own the other tables: the catalogue's decrements (`sold`), the order with its
- * price/name snapshots, address snapshot and total, its first history entry, the owner's notification (`noted`, the
- * notifications' insert) and the emptied cart (the cart's delete). Returns one row per item with what the answer
- * needs, so nothing is read back.
+ * Each misprediction means the cart or a stock changed between two calls a moment apart; past the first retry every
+ * line's category is marked as one where it may sell out, so only the cart changing again and again ends here.
  */
-async function writeOrder(
-  tx: Tx,
+const ATTEMPTS = 4
+
+const stocked = (lines: readonly ReadLine[]): StockedLine[] =>
+  lines.map((l) => ({ productId: l.product_id, quantity: l.quantity, stock: l.stock, categoryId: l.category_id }))
+
+/**
+ * Calls place_order until it does not find its prediction wrong, each time with the cache scopes of its prediction
+ * marked first: the order commits with its statement, so what it makes stale must be marked before it is sent. The
+ * first prediction is the cart as this process last answered it; a wrong one is corrected from the lines the
+ * database read (and marked as well: marks only ever add).
+ */
+async function placeMarked(
+  db: Db,
   userId: number,
-  orderId: number,
-  lines: LockedLine[],
-  requestedAddress: Address | null,
-  idempotency: { key: string | null; fingerprint: string | null },
-): Promise<Written[]> {
-  return rows<Written>(
-    tx,
-    sql`WITH sold AS (
-          ${sellStock(lines)}
-        ), placed AS (
-          INSERT INTO orders (id, user_id, status, total_price, shipping_address, idempotency_key, idempotency_fingerprint)
-          VALUES (${orderId}, ${userId}, 'pending', (SELECT sum(price * quantity) FROM sold),
-                  COALESCE(${requestedAddress && JSON.stringify(requestedAddress)}::jsonb,
-                           ${JSON.stringify(emptyAddress)}::jsonb || (SELECT address FROM users WHERE id = ${userId}),
-                           ${JSON.stringify(emptyAddress)}::jsonb),
-                  ${idempotency.key}, ${idempotency.fingerprint})
-          RETURNING id, user_id, total_price, shipping_address, created_at, updated_at
-        ), items AS (
-          INSERT INTO order_items (order_id, product_id, product_name, unit_price, quantity)
-          SELECT placed.id, sold.product_id, sold.name, sold.price, sold.quantity FROM placed, sold
-          RETURNING product_id, product_name, unit_price, quantity
-        ), history AS (
-          INSERT INTO order_status_history (order_id, status, at) SELECT id, 'pending', created_at FROM placed
-        ), noted AS (
-          ${insertNotification({ orderId, userId, status: 'pending', previousStatus: null })}
-        ), emptied AS (
-          ${deleteLines(lines)}
-        )
-        SELECT placed.id AS "orderId", placed.user_id AS "userId", placed.total_price::text AS "totalPrice",
-               placed.shipping_address AS "shippingAddress", placed.created_at AS "createdAt",
-               placed.updated_at AS "updatedAt", items.product_id AS "productId", items.product_name AS "productName",
-               items.unit_price::text AS "unitPrice", (items.unit_price * items.quantity)::text AS subtotal,
-               items.quantity, noted.*
-          FROM placed, noted, items
-         ORDER BY items.product_id`,
-  )
-}
-
-interface Placed {
-  order: OrderOut
-  notification: StoredNotification | null
-  productIds: number[]
-}
-
-async function placeWithin(tx: Tx, userId: number, input: PlaceOrderInput, mark: (scopes: readonly string[]) => Promise<void>): Promise<Placed> {
-  const key = input.idempotencyKey
-  const requestedAddress = input.shippingAddress ?? null
-  let existing: OrderRow | undefined
-  if (key !== undefined) {
-    // Two requests with one key queue here; the second then finds the first's order (READ COMMITTED re-reads:
-    // which is why this is a statement of its own, after the lock, and not part of the locking one).
-    await tx.execute(sql`SELECT pg_advisory_xact_lock(${userId}::int, hashtext(${key}))`)
-    ;[existing] = await tx
-      .select()
-      .from(orders)
-      .where(and(eq(orders.userId, userId), eq(orders.idempotencyKey, key)))
+  input: PlaceOrderInput,
+  mark: (scopes: readonly string[]) => Promise<void>,
+): Promise<Settled> {
+  const address = input.shippingAddress ?? null
+  let sale: SalePrediction = predictSale(lastSeenCart(userId))
+  for (let attempt = 1; ; attempt++) {
+    await mark(saleScopes(sale))
+    const [row] = await prepared<{ outcome: Outcome }>(db, 'place_order', PLACE_ORDER, [
+      userId,
+      address && JSON.stringify(address),
+      input.idempotencyKey ?? null,
+      addressPrint(address),
+      intArray(sale.products),
+      intArray(sale.sellsOutIn),
+      messageTemplate('pending'),
+    ])
+    const result = row!.outcome
+    if (result.outcome !== 'mispredicted') return result
+    if (attempt === ATTEMPTS) throw conflict('Your cart kept changing while the order was being placed; try again.')
+    sale = predictSale(stocked(result.lines), attempt > 1)
   }
-
-  const lines = await lockLines<{ orderId: number }>(tx, userId, {
-    // The user's notification lock, before any row lock (a cancellation takes it before restocking: the two never
-    // deadlock), and the order's id, which the notification stored with the order names.
-    first: lockUserNotifications(userId),
-    columns: sql`(SELECT nextval(pg_get_serial_sequence('orders', 'id'))::int) AS "orderId"`,
-  })
-  const orderId = lines[0]?.orderId ?? 0
-  if (existing) {
-    const row = replayOf(existing, lines, requestedAddress)
-    return { order: await serializeOne(tx, row), notification: null, productIds: [] }
-  }
-  if (!lines.length) throw validation({ non_field_errors: ['Your cart is empty.'] })
-
-  const short = lines.filter((l) => !l.isActive || l.stock < l.quantity)
-  if (short.length) {
-    // Nothing was written yet; the transaction is rolled back all the same.
-    throw conflict('Not enough stock.', {
-      items: short.map((l) => ({ product_id: l.productId, requested: l.quantity, available: l.isActive ? l.stock : 0 })),
-    })
-  }
-  await mark(saleScopes(lines))
-
-  const print = fingerprint(lines, requestedAddress)
-  const idempotency = { key: key ?? null, fingerprint: key !== undefined ? `${print.lines}.${print.address}` : null }
-  const written = await writeOrder(tx, userId, orderId, lines, requestedAddress, idempotency)
-  const first = written[0]
-  // The rows are locked and were checked above: a missing decrement would be a bug, never a race.
-  if (!first || written.length !== lines.length) throw new Error(`order ${orderId}: ${written.length} of ${lines.length} lines sold`)
-  const createdAt = toDate(first.createdAt)
-  const row: OrderRow = {
-    id: first.orderId,
-    userId: first.userId,
-    status: 'pending',
-    totalPrice: first.totalPrice,
-    shippingAddress: first.shippingAddress,
-    idempotencyKey: idempotency.key,
-    idempotencyFingerprint: idempotency.fingerprint,
-    createdAt,
-    updatedAt: toDate(first.updatedAt),
-  }
-  const order = toOrderOut(
-    row,
-    written.map((w) => ({
-      product_id: w.productId,
-      product_name: w.productName,
-      unit_price: w.unitPrice,
-      quantity: w.quantity,
-      subtotal: w.subtotal,
-    })),
-    [{ status: 'pending', at: createdAt.toISOString() }],
-  )
-  return { order, notification: storedNotification(first), productIds: lines.map((l) => l.productId) }
 }
 
 /**
@@ -200,16 +121,64 @@ async function placeWithin(tx: Tx, userId: number, input: PlaceOrderInput, mark:
  */
 export async function placeOrder(
   ctx: { db: Db; cache: VersionedCache; pubsub: PubSub },
-  userId: number, input: PlaceOrderInput): Promise<{ order: OrderOut; replayed: boolean }> {
-  let placed: Placed
+  userId: number,
+  input: PlaceOrderInput,
+): Promise<{ order: OrderOut; replayed: boolean }> {
+  let result: Settled
   try {
-    placed = await ctx.cache.invalidate((mark) => ctx.db.transaction((tx) => placeWithin(tx, userId, input, mark)))
+    result = await ctx.cache.invalidate(
+      (mark) => placeMarked(ctx.db, userId, input, mark),
+      // After commit: the products' entries refilled (looked up with the bump) and the notification pushed.
+      async (settled) => {
+        if (settled.outcome !== 'placed') return
+        await Promise.all([
+          refreshProducts(ctx, settled.items.map((i) => i.product_id)),
+          publishNotifications(ctx, userId, [storedNotification(settled.notification)]),
+        ])
+      },
+    )
   } catch (err) {
     // numeric(12,2) overflow: a total of ten billion or more.
     if (pgErrorCode(err) === '22003') throw validation({ non_field_errors: ['The order total is too large.'] })
     throw err
   }
-  const { notification } = placed
-  await Promise.all([refreshProducts(ctx, placed.productIds), notification && publishNotifications(ctx, userId, [notification])])
-  return { order: placed.order, replayed: notification === null }
+  switch (result.outcome) {
+    case 'existing': {
+      // The same request again: same address, and the same lines unless the cart was emptied (by that order).
+      const [linesPart, addressPart] = (result.fingerprint ?? '').split('.')
+      if (addressPart !== addressPrint(input.shippingAddress ?? null)) throw keyReused()
+      if (result.lines_print !== null && linesPart !== result.lines_print) throw keyReused()
+      const [row] = await ctx.db.select().from(orders).where(eq(orders.id, result.order_id))
+      return { order: await serializeOne(ctx.db, row!), replayed: true }
+    }
+    case 'empty':
+      rememberCart(userId, [])
+      throw validation({ non_field_errors: ['Your cart is empty.'] })
+    case 'short': {
+      rememberCart(userId, stocked(result.lines))
+      const short = result.lines.filter((l) => !l.is_active || l.stock < l.quantity)
+      throw conflict('Not enough stock.', {
+        items: short.map((l) => ({ product_id: l.product_id, requested: l.quantity, available: l.is_active ? l.stock : 0 })),
+      })
+    }
+  }
+  rememberCart(userId, [])
+  const { order: o, items } = result
+  const createdAt = toDate(o.created_at)
+  const order = toOrderOut(
+    {
+      id: o.id,
+      userId: o.user_id,
+      status: 'pending',
+      totalPrice: o.total_price,
+      shippingAddress: o.shipping_address,
+      idempotencyKey: input.idempotencyKey ?? null,
+      idempotencyFingerprint: o.idempotency_fingerprint,
+      createdAt,
+      updatedAt: toDate(o.updated_at),
+    },
+    items,
+    [{ status: 'pending', at: createdAt.toISOString() }],
+  )
+  return { order, replayed: false }
 }

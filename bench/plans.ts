@@ -72,9 +72,15 @@ interface Timed {
 }
 
 /** The plan's nodes, outermost first, with their index names: enough to see which index drives it. */
-function outline(node: Record<string, unknown>, depth = 0): string[] {
+interface PlanNode {
+  'Node Type': string
+  'Index Name'?: string
+  Plans?: PlanNode[]
+}
+
+function outline(node: PlanNode): string[] {
   const name = `${node['Node Type']}${node['Index Name'] ? ` ${node['Index Name']}` : ''}`
-  const children = ((node.Plans as Record<string, unknown>[] | undefined) ?? []).flatMap((c) => outline(c, depth + 1))
+  const children = (node.Plans ?? []).flatMap(outline)
   return [name, ...children]
 }
 
@@ -97,7 +103,7 @@ async function explain(client: pg.PoolClient, text: string, params: unknown[], m
   return best!
 }
 
-const origin = { url: '/api/v1/products', protocol: 'http', host: 'plans' }
+const origin = { url: '/api/v1/products', protocol: 'http' as const, host: 'plans' }
 const client = await pool.connect()
 await client.query('SET statement_timeout = 30000')
 const worst = { custom: 0, generic: 0 }

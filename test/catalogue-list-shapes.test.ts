@@ -48,7 +48,7 @@ async function statements(url: string) {
   log.length = 0
   const res = await off.request('GET', `/api/v1/products?${url}`)
   expect(res.statusCode, res.body).toBe(200)
-  return { sent: [...log], body: res.json() as { results: { name: string; price: string }[]; next: string | null } }
+  return { sent: [...log], body: res.json<{ results: { name: string; price: string }[]; next: string | null }>() }
 }
 
 describe('statement shapes', () => {

@@ -85,7 +85,7 @@ const statements = new WeakMap<Queryable, Map<string, unknown>>()
  */
 export function prepared<P>(db: Queryable, name: string, build: () => Preparable<P>): P {
   let byName = statements.get(db)
-  if (!byName) statements.set(db, (byName = new Map()))
+  if (!byName) statements.set(db, (byName = new Map<string, unknown>()))
   let statement = byName.get(name) as P | undefined
   if (statement === undefined) byName.set(name, (statement = build().prepare(name)))
   return statement

@@ -8,6 +8,7 @@ import { createDatabase, type Database } from '../src/db/index.js'
 import { categories, orders, products, users } from '../src/db/schema.js'
 import { createHasher } from '../src/auth/passwords.js'
 import { TokenService } from '../src/auth/tokens.js'
+import { type Ordering, encodeCursor, orderings, sortField } from '../src/catalogue/query.js'
 
 export const BENCH_PASSWORD = 'bench-Passphrase-2026'
 /**
@@ -23,6 +24,8 @@ export interface Fixture {
   productCount: number
   sampleIds: number[]
   filters: string[]
+  /** Keyset pages from random positions in the catalogue, in every ordering, some filtered by category. */
+  cursors: string[]
   searchTerm: string
   medianPrice: string
   loginEmails: string[]
@@ -72,6 +75,24 @@ function filterCombos(categoryIds: number[]): string[] {
   })
 }
 
+interface Position {
+  id: number
+  price: string
+  name: string
+  created_at: string
+}
+
+function cursorPaths(positions: Position[], categoryIds: number[]): string[] {
+  return positions.map((at, i) => {
+    const ordering: Ordering = orderings[i % orderings.length]!
+    const field = sortField(ordering)
+    const value = field === 'id' ? null : at[field]
+    const params = new URLSearchParams({ ordering, cursor: encodeCursor(ordering, { value, id: at.id, backward: i % 3 === 0 }) })
+    if (i % 4 === 0) params.set('category', String(categoryIds[i % categoryIds.length]))
+    return `/api/v1/products?${params}`
+  })
+}
+
 export async function prepare(
   env: Record<string, string>,
   options: { products: number; connections: number; sockets: number },
@@ -91,6 +112,11 @@ export async function prepare(
     const categoryIds = (await db.select({ id: categories.id }).from(categories).orderBy(categories.id)).map((r) => r.id)
     const sample = await db.execute(sql`SELECT id FROM products WHERE is_active ORDER BY random() LIMIT 1000`)
     const sampleIds = rowsOf<{ id: number }>(sample).map((r) => Number(r.id))
+    const positions = rowsOf<Position>(
+      await db.execute(sql`SELECT id, price::text AS price, name,
+          to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at
+        FROM products WHERE is_active ORDER BY random() LIMIT 200`),
+    )
     const [first] = await db.select({ name: products.name }).from(products).limit(1)
     const searchTerm = (first?.name ?? 'a').split(/\s+/)[0]!.toLowerCase()
     const median = await db.execute(sql`SELECT (percentile_disc(0.5) WITHIN GROUP (ORDER BY price))::text AS price FROM products`)
@@ -129,6 +155,7 @@ export async function prepare(
       productCount: options.products,
       sampleIds,
       filters: filterCombos(categoryIds),
+      cursors: cursorPaths(positions, categoryIds),
       searchTerm,
       medianPrice,
       loginEmails: loginIds.map((_, i) => `login-${i}@bench.example.com`),

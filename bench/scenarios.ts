@@ -222,6 +222,8 @@ export const scenarios: Record<string, Scenario> = {
     cached: true,
     run: async (pass, fixture) => [await wsFanout(pass, fixture)],
   },
+  // At a million products (`npm run bench -- --products 1000000 --scenario list-uncached`): every list statement
+  // shape's plan at that size is printed by bench/plans.ts.
   'list-uncached': {
     cached: false,
     against: ['ceiling'],
@@ -240,6 +242,7 @@ export const scenarios: Record<string, Scenario> = {
           'ceiling',
         ),
         row('list-uncached-search', await load(pass, paths([search])), `?search=${fixture.searchTerm}`, 'ceiling'),
+        row('list-uncached-cursors', await load(pass, paths(fixture.cursors)), `${fixture.cursors.length} keyset pages at random depths, every ordering`, 'ceiling'),
       ]
     },
   },

@@ -45,7 +45,7 @@ describe.skipIf(realBackend)('npm run bench', () => {
     expect(report.backend).toMatch(/embedded/)
     expect(report.generator).toBe(hasWrk ? 'wrk' : 'autocannon')
     const names = report.results.map((r) => r.name)
-    for (const name of ['ceiling', 'list-cached', 'list-filtered-cached', 'detail', 'login', 'order', 'add-to-cart', 'ws-fanout', 'list-uncached', 'list-uncached-deep-cursor', 'list-uncached-search']) {
+    for (const name of ['ceiling', 'list-cached', 'list-filtered-cached', 'detail', 'login', 'order', 'add-to-cart', 'ws-fanout', 'list-uncached', 'list-uncached-deep-cursor', 'list-uncached-search', 'list-uncached-cursors']) {
       expect(names).toContain(name)
     }
     for (const result of report.results) {

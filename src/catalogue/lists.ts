@@ -1,17 +1,18 @@
-import { type SQL, and, asc, count, desc, eq, inArray, sql } from 'drizzle-orm'
+import { type SQL, and, asc, count, desc, eq, sql } from 'drizzle-orm'
 import type { Queryable } from '../db/index.js'
 import { categories, products } from '../db/schema.js'
 import { type Page, type PageOrigin, type PageRequest, buildPage, selfUrl } from '../http/pagination.js'
 import { serializeCategory } from './categories.js'
 import { productColumns, serializeProduct } from './products.js'
 import {
-  type CursorPosition,
+  type Ordering,
   type ProductFilters,
   type ProductListRequest,
   encodeCursor,
   isDescending,
   sortField,
 } from './query.js'
+import { type PageMode, filterConditions, filterShape, filterValues, pageMode, prepared } from './shapes.js'
 import type { CategoryOut } from './schemas.js'
 
 /** The catalogue's list reads: categories by name, and product pages (page numbers or keysets, filtered and sorted). */
@@ -32,28 +33,6 @@ export async function listCategories(db: Queryable, origin: PageOrigin, page: Pa
   const result = await paged(origin, page, rows, countOf(db.select({ n: count() }).from(categories)))
   return { ...result, results: result.results.map(serializeCategory) }
 }
-/**
- * The search predicate is written on exactly the expression of the trigram index `products_search_trgm_idx`
- * (`name || ' ' || description`), so `ILIKE '%term%'` can use it.
- */
-function searchCondition(term: string): SQL {
-  const pattern = `%${term.replace(/[\\%_]/g, '\\$&')}%`
-  return sql`(${products.name} || ' ' || ${products.description}) ILIKE ${pattern}`
-}
-
-function filterConditions(f: ProductFilters): SQL[] {
-  // Literal predicates (not parameters), so the planner can match the partial indexes' WHERE clauses.
-  const conditions: SQL[] = [sql`${products.isActive}`]
-  if (f.categories.length === 1) conditions.push(eq(products.categoryId, f.categories[0]!))
-  else if (f.categories.length > 1) conditions.push(inArray(products.categoryId, f.categories))
-  if (f.minPrice !== null) conditions.push(sql`${products.price} >= ${f.minPrice}::numeric`)
-  if (f.maxPrice !== null) conditions.push(sql`${products.price} <= ${f.maxPrice}::numeric`)
-  if (f.inStock === true) conditions.push(sql`${products.stock} > 0`)
-  if (f.inStock === false) conditions.push(sql`${products.stock} = 0`)
-  for (const term of f.terms) conditions.push(searchCondition(term))
-  return conditions
-}
-
 /** The sort column, and its value as exact text for a cursor (timestamps keep their microseconds). */
 const sortColumns = {
   price: { column: products.price, key: sql<string>`${products.price}::text`, cast: sql`::numeric` },
@@ -65,22 +44,43 @@ const sortColumns = {
   },
 }
 
-function orderBy(request: ProductListRequest, reverse = false): SQL[] {
-  const descending = isDescending(request.ordering) !== reverse
+/** The shape of a list statement: all its text depends on, so all its name says. */
+interface Shape {
+  filters: ProductFilters
+  ordering: Ordering
+  mode: PageMode
+}
+
+const shapeOf = (request: ProductListRequest): Shape => ({ filters: request.filters, ordering: request.ordering, mode: pageMode(request) })
+const shapeName = (kind: string, shape: Shape) => `${kind}_${shape.mode}_${shape.ordering}_${filterShape(shape.filters)}`
+
+/** Display order; a page read backwards from a cursor is read in the reverse order, then reversed. */
+function orderBy({ ordering, mode }: Shape): SQL[] {
+  const descending = isDescending(ordering) !== (mode === 'before')
   const direction = descending ? desc : asc
-  const field = sortField(request.ordering)
+  const field = sortField(ordering)
   // Always tie-break on id, in the same direction, so that one index serves the order and keyset pages are exact.
   return field === 'id' ? [direction(products.id)] : [direction(sortColumns[field].column), direction(products.id)]
 }
 
 /** Rows strictly after (or before, going back) a position, as a row comparison a (column, id) index can seek to. */
-function keysetCondition(request: ProductListRequest, at: CursorPosition): SQL {
-  const after = isDescending(request.ordering) === at.backward
-  const op = sql.raw(after ? '>' : '<')
-  const field = sortField(request.ordering)
-  if (field === 'id') return sql`${products.id} ${op} ${at.id}`
+function keysetCondition({ ordering, mode }: Shape): SQL {
+  const op = sql.raw(isDescending(ordering) === (mode === 'before') ? '>' : '<')
+  const field = sortField(ordering)
+  if (field === 'id') return sql`${products.id} ${op} ${sql.placeholder('id')}`
   const { column, cast } = sortColumns[field]
-  return sql`(${column}, ${products.id}) ${op} (${at.value}${cast}, ${at.id})`
+  return sql`(${column}, ${products.id}) ${op} (${sql.placeholder('value')}${cast}, ${sql.placeholder('id')})`
+}
+
+/** The values of a request's placeholders: the filters', the page's size and offset, and a cursor's position. */
+function statementValues(request: ProductListRequest): Record<string, unknown> {
+  const { page, cursor } = request
+  const values: Record<string, unknown> = filterValues(request.filters)
+  if (cursor === null) return Object.assign(values, { limit: page.limit, offset: page.offset })
+  // A keyset page reads one more row than it shows: that one only tells whether another page follows.
+  Object.assign(values, { limit: page.limit + 1 })
+  if (cursor !== 'start') Object.assign(values, { id: cursor.id, ...(cursor.value === null ? {} : { value: cursor.value }) })
+  return values
 }
 
 /** Where a product count comes from: the database, or a cache wrapped around the given loader. */
@@ -100,26 +100,23 @@ function frame(ids: readonly number[], envelope: object): ProductPageFrame {
   return { ids: ids.map(String), head: text.slice(0, -2), tail: text.slice(-2) }
 }
 
-/** Whether the page is read backwards from a cursor (then reversed into display order). */
-const readsBackward = (request: ProductListRequest) => request.cursor !== null && request.cursor !== 'start' && request.cursor.backward
-
 /**
  * The page's ids in display order (for a cursor page, one more row than the page tells whether another follows),
  * with each row's sort key as exact text for cursors: an index-only scan where an index matches.
  */
-function pageIds(db: Queryable, request: ProductListRequest) {
-  const conditions = filterConditions(request.filters)
-  const { page, cursor } = request
-  const field = sortField(request.ordering)
-  if (cursor !== null && cursor !== 'start') conditions.push(keysetCondition(request, cursor))
+function pageIds(db: Queryable, shape: Shape) {
+  const conditions = filterConditions(shape.filters)
+  const field = sortField(shape.ordering)
+  if (shape.mode === 'after' || shape.mode === 'before') conditions.push(keysetCondition(shape))
   // Page numbers need no sort key: the id alone keeps the scan index-only.
-  const sortKey = cursor === null ? undefined : (field === 'id' ? sql<string | null>`NULL` : sortColumns[field].key).as('sort_key')
+  const sortKey = shape.mode === 'page' ? undefined : (field === 'id' ? sql<string | null>`NULL` : sortColumns[field].key).as('sort_key')
   const query = db
     .select({ id: products.id, ...(sortKey ? { sortKey } : {}) })
     .from(products)
     .where(and(...conditions))
-    .orderBy(...orderBy(request, readsBackward(request)))
-  return cursor === null ? query.limit(page.limit).offset(page.offset) : query.limit(page.limit + 1)
+    .orderBy(...orderBy(shape))
+    .limit(sql.placeholder('limit'))
+  return shape.mode === 'page' ? query.offset(sql.placeholder('offset')) : query
 }
 
 /** The number of live products matching the filters, as a scalar subquery (an InitPlan, run once). */
@@ -139,7 +136,7 @@ function pageOf<R extends { id: number; sortKey?: string | null | undefined }>(
 ): { rows: R[]; envelope: object } {
   const { page, cursor } = request
   if (cursor === null) return { rows: fetched, envelope: buildPage(base, page, total ?? 0, []) }
-  const backward = readsBackward(request)
+  const backward = cursor !== 'start' && cursor.backward
   const more = fetched.length > page.limit
   const rows = fetched.slice(0, page.limit)
   if (backward) rows.reverse()
@@ -160,11 +157,14 @@ export async function listProductIds(
   request: ProductListRequest,
   countSource: CountSource = (load) => load(),
 ): Promise<ProductPageFrame> {
-  const ids = pageIds(db, request)
-  const total =
-    request.cursor === null
-      ? countSource(() => countOf(db.select({ n: count() }).from(products).where(and(...filterConditions(request.filters)))))
-      : null
+  const shape = shapeOf(request)
+  const values = statementValues(request)
+  const ids = prepared(db, shapeName('ids', shape), () => pageIds(db, shape)).execute(values)
+  const countStatement = () =>
+    prepared(db, `count_${filterShape(request.filters)}`, () =>
+      db.select({ n: count() }).from(products).where(and(...filterConditions(request.filters))),
+    )
+  const total = request.cursor === null ? countSource(() => countOf(countStatement().execute(values))) : null
   const [fetched, counted] = await Promise.all([ids, total])
   const { rows, envelope } = pageOf(base, request, fetched, counted)
   return frame(
@@ -185,14 +185,18 @@ export interface ProductPage {
  * every product's text anyway (the cache off, or bypassed).
  */
 export async function listProducts(db: Queryable, base: PageOrigin, request: ProductListRequest): Promise<ProductPage> {
-  const ids = pageIds(db, request).as('page')
-  const sortKey = (ids as { sortKey?: SQL.Aliased<string | null> }).sortKey ?? sql<null>`NULL`
-  const fetched = await db
-    .select({ ...productColumns, sortKey, total: request.cursor === null ? countExpression(request.filters) : sql<null>`NULL` })
-    .from(ids)
-    .innerJoin(products, eq(products.id, ids.id))
-    .innerJoin(categories, eq(categories.id, products.categoryId))
-    .orderBy(...orderBy(request, readsBackward(request)))
+  const shape = shapeOf(request)
+  const statement = prepared(db, shapeName('page', shape), () => {
+    const ids = pageIds(db, shape).as('page')
+    const sortKey = (ids as { sortKey?: SQL.Aliased<string | null> }).sortKey ?? sql<null>`NULL`
+    return db
+      .select({ ...productColumns, sortKey, total: shape.mode === 'page' ? countExpression(shape.filters) : sql<null>`NULL` })
+      .from(ids)
+      .innerJoin(products, eq(products.id, ids.id))
+      .innerJoin(categories, eq(categories.id, products.categoryId))
+      .orderBy(...orderBy(shape))
+  })
+  const fetched = await statement.execute(statementValues(request))
   // An empty page has no row to carry the count: on page 1 it is 0, past it the page is invalid whatever it is.
   const { rows, envelope } = pageOf(base, request, fetched, fetched[0]?.total ?? 0)
   return {

@@ -77,6 +77,14 @@ function priceBound(raw: string): string | null {
 const indexable = (term: string) => /[\p{L}\p{N}]{3}/u.test(term)
 const SHORT_TERMS = 'Ensure at least one search term has 3 or more letters or digits in a row.'
 
+/**
+ * The term the trigram index looks up (the others only filter what it found): the longest indexable one, as more
+ * trigrams usually match fewer products. A valid search always has one (shorter-only searches are refused).
+ */
+export function indexTerm(terms: readonly string[]): string {
+  return terms.filter(indexable).reduce((best, term) => (term.length > best.length ? term : best), '')
+}
+
 /** DRF's SearchFilter: terms separated by whitespace or commas, each must match; case does not matter. */
 export function searchTerms(raw: string): string[] {
   const terms = raw

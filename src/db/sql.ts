@@ -12,5 +12,8 @@ export async function rows<T>(db: Queryable, query: SQL): Promise<T[]> {
 /** A PostgreSQL int[] literal, sent as one parameter and cast (`${intArray(ids)}::int[]`); integers need no quoting. */
 export const intArray = (values: readonly number[]) => `{${values.join(',')}}`
 
+/** A PostgreSQL text[] literal, sent as one parameter and cast (`${textArray(terms)}::text[]`): every element quoted. */
+export const textArray = (values: readonly string[]) => `{${values.map((v) => `"${v.replace(/[\\"]/g, '\\$&')}"`).join(',')}}`
+
 /** A timestamp of a raw row: node-postgres hands it over as text (drizzle parses per column, not here), PGlite as a Date. */
 export const toDate = (value: string | Date): Date => (value instanceof Date ? value : new Date(value))

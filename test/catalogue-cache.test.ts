@@ -248,9 +248,8 @@ describe('other product writes reach every affected list at once', () => {
     t.queries.length = 0
     const page = await read(list(`category=${c}`))
     expect(shown(page, product.id)!.category.name).toMatch(/^Renamed /)
-    // The list entry was kept: only the product was read again.
-    expect(t.queries.filter((q) => /^select "id" from "products"/.test(q))).toEqual([])
-    expect(t.queries.filter((q) => /select count/.test(q))).toEqual([])
+    // The list entry was kept: only the product was read again (a list miss would also read its ids and count).
+    expect(t.queries).toHaveLength(1)
   })
 })
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { asc, count, eq, inArray } from 'drizzle-orm'
 import { cartItems, notifications, orderItems, orders, orderStatusHistory, products } from '../src/db/schema.js'
-import { type TestApp, type TestUser, createTestApp } from './helpers.js'
+import { type TestApp, type TestUser, createTestApp, databaseClockPast } from './helpers.js'
 import { addToCart, makeProduct, stockOf } from './orders-fixtures.js'
 
 let t: TestApp
@@ -415,6 +415,7 @@ describe('status changes', () => {
 
   it('moves pending → shipped → delivered, with history and notifications', async () => {
     const { owner, order } = await placedOrder()
+    await databaseClockPast(t, order.updated_at)
     let res = await patch(order.id, 'shipped')
     expect(res.statusCode).toBe(200)
     expect(res.json()).toMatchObject({ id: order.id, status: 'shipped' })
@@ -422,7 +423,7 @@ describe('status changes', () => {
     expect(res.statusCode).toBe(200)
     const body = res.json()
     expect(body.status_history.map((h: { status: string }) => h.status)).toEqual(['pending', 'shipped', 'delivered'])
-    expect(Date.parse(body.updated_at)).toBeGreaterThanOrEqual(Date.parse(order.updated_at))
+    expect(Date.parse(body.updated_at)).toBeGreaterThan(Date.parse(order.updated_at))
     const stored = await t.ctx.db
       .select({ status: notifications.status, previous: notifications.previousStatus })
       .from(notifications)

@@ -265,15 +265,18 @@ describe('no stale window', () => {
     // The reader misses and reads the database (old data) before a write commits, and fills after it has.
     let release!: () => void
     const gate = new Promise<void>((done) => (release = done))
+    let listed!: () => void
+    const hasRead = new Promise<void>((done) => (listed = done))
     const reading = t.ctx.cache.readList(key, scopes, productFamily, {
       list: async () => {
         const answer = await source.list()
+        listed()
         await gate
         return answer
       },
       items,
     })
-    await new Promise((done) => setTimeout(done, 20))
+    await hasRead
     await t.ctx.cache.invalidate(async (mark) => {
       await mark([...scopes, `product:${ids[0]}`])
       committed = 'new'

@@ -40,7 +40,8 @@ async function start(vars: Record<string, string> = {}): Promise<Server> {
   return server
 }
 
-describe('server process', () => {
+// Each test starts the server as a process, twice for some: slow on a loaded machine.
+describe('server process', { timeout: 180_000 }, () => {
   const first = { email: uniqueEmail('first'), access: '' }
   const inFlight = { email: uniqueEmail('inflight') }
 

@@ -28,7 +28,7 @@ async function loginAtFrozenClock(): Promise<{ user: TestUser; issuedAt: number 
   vi.useFakeTimers({ toFake: ['Date'], now: issuedAt })
   const tokens = await t.request('POST', '/api/v1/auth/token', { body: { email: user.email, password: user.password } })
   expect(tokens.statusCode).toBe(200)
-  return { user: { ...user, ...(tokens.json() as { access: string; refresh: string }) }, issuedAt }
+  return { user: { ...user, ...tokens.json<{ access: string; refresh: string }>() }, issuedAt }
 }
 
 const me = (access: string) => t.request('GET', '/api/v1/me', { token: access })

@@ -62,8 +62,9 @@ async function answeringWorkerStartedAt(url: string): Promise<number> {
 const SECOND = 1000
 
 describe.runIf(realBackend)('cluster mode', () => {
-  it('replaces a worker killed with SIGKILL while the other keeps serving', { timeout: 120_000 }, async () => {
-    const server = await startServer(await backend())
+  it('replaces a worker killed with SIGKILL while the other keeps serving', { timeout: 300_000 }, async () => {
+    // A primary and two workers booting through tsx take long on a loaded machine.
+    const server = await startServer(await backend(), 180_000)
     cleanup.push(() => stopServer(server, 'SIGKILL'))
     await until('two workers', () => workersOf(server).length === 2, 60 * SECOND, 100)
     const bothStarted = Date.now()

@@ -72,6 +72,7 @@ export default defineConfig({
       provider: 'v8',
       include: ['src/**/*.ts'],
       reporter: ['text-summary'],
+      reportOnFailure: true,
     },
   },
 })

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest'
 import { eq } from 'drizzle-orm'
 import { TokenService } from '../src/auth/tokens.js'
 import { users } from '../src/db/schema.js'
@@ -140,9 +140,12 @@ describe('tokens', () => {
   it('refuses expired tokens', async () => {
     const u = await t.user()
     const shortLived = new TokenService(t.ctx.config.jwtSecret, { access: 1, refresh: 1 })
+    const issuedAt = Date.now()
+    vi.useFakeTimers({ toFake: ['Date'], now: issuedAt })
+    onTestFinished(() => void vi.useRealTimers())
     const access = shortLived.issue('access', u.id, 0).token
     expect((await t.request('GET', '/api/v1/me', { token: access })).statusCode).toBe(200)
-    await new Promise((r) => setTimeout(r, 2100))
+    vi.setSystemTime(issuedAt + 1_001)
     const res = await t.request('GET', '/api/v1/me', { token: access })
     expect(res.statusCode).toBe(401)
     expect(res.json()).toEqual({ detail: 'Given token not valid for any token type', code: 'token_not_valid' })

@@ -248,9 +248,8 @@ describe('other product writes reach every affected list at once', () => {
     t.queries.length = 0
     const page = await read(list(`category=${c}`))
     expect(shown(page, product.id)!.category.name).toMatch(/^Renamed /)
-    // The list entry was kept: only the product was read again.
-    expect(t.queries.filter((q) => /^select "id" from "products"/.test(q))).toEqual([])
-    expect(t.queries.filter((q) => /select count/.test(q))).toEqual([])
+    // The list entry was kept: only the product was read again (a list miss would also read its ids and count).
+    expect(t.queries).toHaveLength(1)
   })
 })
 
@@ -266,15 +265,18 @@ describe('no stale window', () => {
     // The reader misses and reads the database (old data) before a write commits, and fills after it has.
     let release!: () => void
     const gate = new Promise<void>((done) => (release = done))
+    let listed!: () => void
+    const hasRead = new Promise<void>((done) => (listed = done))
     const reading = t.ctx.cache.readList(key, scopes, productFamily, {
       list: async () => {
         const answer = await source.list()
+        listed()
         await gate
         return answer
       },
       items,
     })
-    await new Promise((done) => setTimeout(done, 20))
+    await hasRead
     await t.ctx.cache.invalidate(async (mark) => {
       await mark([...scopes, `product:${ids[0]}`])
       committed = 'new'

@@ -149,7 +149,8 @@ describe.runIf(realBackend)('a PostgreSQL connection lost mid-request', () => {
 
     await proxy.cut()
     const cutAt = answers.length
-    await new Promise((r) => setTimeout(r, 6_000))
+    // Held until every buyer has met the cut twice, then restored: the pool has lost its connections by then.
+    await until(server, () => answers.slice(cutAt).filter((a) => a.status === 503).length >= 2 * buyers.length, 'requests refused during the cut')
     await proxy.restore()
     const afterRestore = placed
     await until(server, () => placed >= afterRestore + 30, 'orders after PostgreSQL came back')

@@ -4,13 +4,15 @@ import type { AddressInfo } from 'node:net'
 import pg from 'pg'
 import { afterAll, beforeAll, inject } from 'vitest'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { eq } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
 import { loadConfig, type Config } from '../src/config/index.js'
 import { createDatabase, type Database } from '../src/db/index.js'
 import { type AppContext, closeContext, createContext } from '../src/context.js'
 import { buildApp } from '../src/app.js'
 import { users } from '../src/db/schema.js'
+import { rows } from '../src/db/sql.js'
 import { withDatabase } from './global-setup.js'
+import { until } from './support/wait.js'
 
 export const realBackend = process.env.TEST_BACKEND === 'real'
 
@@ -199,4 +201,16 @@ export function twoInstances(options: { listen?: boolean } = {}): { a: TestApp; 
     await pair.a?.close()
   })
   return pair
+}
+
+/**
+ * Waits until the database's clock (which stamps updated_at) reads later than `iso` at the API's millisecond
+ * precision, so that a write from now on must carry a strictly later timestamp.
+ */
+export async function databaseClockPast(t: TestApp, iso: string): Promise<void> {
+  const past = Date.parse(iso)
+  await until(`the database clock to pass ${iso}`, async () => {
+    const [row] = await rows<{ now: string | Date }>(t.ctx.db, sql`SELECT clock_timestamp() AS now`)
+    return new Date(row!.now).getTime() > past
+  })
 }

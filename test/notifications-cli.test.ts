@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type TestApp, createTestApp } from './helpers.js'
-import { changeStatus, createOrder } from './notifications-helpers.js'
+import { type TestApp, type TestUser, createTestApp } from './helpers.js'
+import { Orders } from './notifications-helpers.js'
 
 let t: TestApp
 const children: ChildProcess[] = []
@@ -36,22 +36,28 @@ function watch(...args: (string | Record<string, string>)[]) {
   return { child, out, exited, until }
 }
 
+/** Ordering through the API with tokens issued just now (they live 3 s here); the staff account is made anew too. */
+async function ordering(user: TestUser): Promise<{ orders: Orders; user: TestUser }> {
+  const tokens = await t.request('POST', '/api/v1/auth/token', { body: { email: user.email, password: user.password } })
+  return { orders: await Orders.on(t), user: { ...user, ...(tokens.json() as { access: string; refresh: string }) } }
+}
+
 const count = (text: string, needle: string) => text.split(needle).length - 1
 
 describe('watch-notifications', () => {
   it('prints each notification once, across a dropped connection and an expired token', async () => {
     const user = await t.user()
-    const orderId = await createOrder(t, user.id)
     const w = watch('--email', user.email, '--password', user.password, '--url', t.url)
     await w.until(() => w.out.stderr.includes('connected to'), 'connection', 20_000)
 
-    const n1 = await changeStatus(t, user.id, orderId, 'pending', null)
+    let now = await ordering(user)
+    const { orderId, notification: n1 } = await now.orders.placed(now.user)
     await w.until(() => w.out.stdout.includes(`#${n1.id} `), `notification ${n1.id}`)
     expect(w.out.stdout).toMatch(new RegExp(`^\\S+Z  #${n1.id}  order ${orderId}  new -> pending  Order #${orderId} has been placed\\.\\n$`))
 
     // The connection drops (no close frame); a change made meanwhile is replayed on the reconnect.
     for (const socket of t.app.websocketServer.clients) socket.terminate()
-    const n2 = await changeStatus(t, user.id, orderId, 'shipped', 'pending')
+    const n2 = await (now = await ordering(user)).orders.moved(now.user, orderId, 'shipped')
     await w.until(() => w.out.stdout.includes(`#${n2.id} `), `notification ${n2.id}`)
     // The server answers the watcher's ping after the replay, so this line may follow the notification.
     await w.until(() => w.out.stderr.includes(`resuming after #${n1.id}`), 'resumption')
@@ -60,7 +66,7 @@ describe('watch-notifications', () => {
     await w.until(() => w.out.stderr.includes('access token expired; refreshing it'), 'token refresh')
     const connections = count(w.out.stderr, 'connected to')
     await w.until(() => count(w.out.stderr, 'connected to') > connections, 'reconnection')
-    const n3 = await changeStatus(t, user.id, orderId, 'delivered', 'shipped')
+    const n3 = await (now = await ordering(user)).orders.moved(now.user, orderId, 'delivered')
     await w.until(() => w.out.stdout.includes(`#${n3.id} `), `notification ${n3.id}`)
 
     const lines = w.out.stdout.trim().split('\n')

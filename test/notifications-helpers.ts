@@ -1,7 +1,8 @@
 import { WebSocket, type ClientOptions } from 'ws'
+import { randomBytes } from 'node:crypto'
 import { emptyAddress, orders, type OrderStatus } from '../src/db/schema.js'
-import { type NotificationOut, publishNotifications, recordStatusChange } from '../src/notifications/service.js'
-import type { TestApp } from './helpers.js'
+import type { NotificationOut } from '../src/notifications/service.js'
+import type { TestApp, TestUser } from './helpers.js'
 
 /** A real `ws` client that records every message and how the socket closed. */
 export class Client {
@@ -89,31 +90,68 @@ export async function connected(
   return client
 }
 
+/** A bare order row with no notification yet (placing one through the API stores its `pending` notification). */
 export async function createOrder(t: TestApp, userId: number): Promise<number> {
   const [row] = await t.ctx.db.insert(orders).values({ userId, totalPrice: '10.00', shippingAddress: emptyAddress }).returning()
   return row!.id
 }
 
-/** Exactly what the orders code does: store the notification in the status change's transaction, publish after commit. */
-export async function changeStatus(
-  t: TestApp,
-  userId: number,
-  orderId: number,
-  status: OrderStatus,
-  previousStatus: OrderStatus | null,
-): Promise<NotificationOut> {
-  const stored = await t.ctx.db.transaction((tx) => recordStatusChange(tx, { orderId, userId, status, previousStatus }))
-  await publishNotifications(t.ctx, userId, [stored])
-  return stored.notification
-}
+/**
+ * Orders placed and moved through the API, as a client and the staff would: each placement and each status change
+ * stores the owner's notification and pushes it, by the orders code itself.
+ */
+export class Orders {
+  private constructor(
+    private readonly t: TestApp,
+    private readonly staff: TestUser,
+    private readonly productId: number,
+  ) {}
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+  /** A staff account and a product with stock enough for any test, made through the catalogue API. */
+  static async on(t: TestApp): Promise<Orders> {
+    const staff = await t.user({ staff: true })
+    const category = await t.request('POST', '/api/v1/categories', { token: staff.access, body: { name: `notify-${randomBytes(4).toString('hex')}` } })
+    if (category.statusCode !== 201) throw new Error(`category: ${category.body}`)
+    const product = await t.request('POST', '/api/v1/products', {
+      token: staff.access,
+      body: { name: 'Notified', price: '10.00', stock: 1_000_000, category_id: category.json().id },
+    })
+    if (product.statusCode !== 201) throw new Error(`product: ${product.body}`)
+    return new Orders(t, staff, product.json().id)
+  }
 
-/** Polls `check` until it holds; fails naming `what` after `ms`. */
-export async function until(what: string, check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-    await sleep(10)
+  /** Places an order for `user` (its notification says `pending`); returns the order's id. */
+  async place(user: TestUser, through = this.t): Promise<number> {
+    const added = await through.request('POST', '/api/v1/cart/items', { token: user.access, body: { product_id: this.productId, quantity: 1 } })
+    if (added.statusCode !== 201) throw new Error(`add to cart: ${added.statusCode} ${added.body}`)
+    const placed = await through.request('POST', '/api/v1/orders', { token: user.access, body: {} })
+    if (placed.statusCode !== 201) throw new Error(`place: ${placed.statusCode} ${placed.body}`)
+    return placed.json().id
+  }
+
+  /** Moves the order as staff (PATCH /orders/{id}/status). */
+  async move(orderId: number, status: OrderStatus, through = this.t): Promise<void> {
+    const res = await through.request('PATCH', `/api/v1/orders/${orderId}/status`, { token: this.staff.access, body: { status } })
+    if (res.statusCode !== 200) throw new Error(`${status}: ${res.statusCode} ${res.body}`)
+  }
+
+  /** The notification the API lists for the order's move to `status` (one per order and status). */
+  async notification(user: TestUser, orderId: number, status: OrderStatus): Promise<NotificationOut> {
+    const res = await this.t.request('GET', '/api/v1/notifications?page_size=100', { token: user.access })
+    const found = (res.json().results as NotificationOut[]).find((n) => n.order_id === orderId && n.status === status)
+    if (!found) throw new Error(`no ${status} notification for order ${orderId}: ${res.body}`)
+    return found
+  }
+
+  /** Places an order and returns its `pending` notification. */
+  async placed(user: TestUser, through = this.t): Promise<{ orderId: number; notification: NotificationOut }> {
+    const orderId = await this.place(user, through)
+    return { orderId, notification: await this.notification(user, orderId, 'pending') }
+  }
+
+  /** Moves the order and returns the notification of the move. */
+  async moved(user: TestUser, orderId: number, status: OrderStatus, through = this.t): Promise<NotificationOut> {
+    await this.move(orderId, status, through)
+    return this.notification(user, orderId, status)
   }
 }

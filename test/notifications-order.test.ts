@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest'
 import { sql } from 'drizzle-orm'
 import { notificationsAfter, recordStatusChange } from '../src/notifications/service.js'
 import { type TestApp, type TestUser, realBackend, twoInstances } from './helpers.js'
-import { type Client, connected, createOrder, until } from './notifications-helpers.js'
+import { type Client, connected, createOrder } from './notifications-helpers.js'
+import { until } from './support/wait.js'
 import { addToCart, makeProduct } from './orders-fixtures.js'
 
 const pair = twoInstances({ listen: true })

@@ -4,7 +4,7 @@ import { WebSocket } from 'ws'
 import type { FastifyBaseLogger } from 'fastify'
 import { type BacklogLoader, NotificationSocket, SocketHub } from '../src/notifications/sockets.js'
 import { NOTIFICATIONS_CHANNEL, type NotificationOut, parsePublished } from '../src/notifications/service.js'
-import { until } from './notifications-helpers.js'
+import { until } from './support/wait.js'
 
 /** Just enough of a ws socket to see what the server sends. */
 class FakeWs extends EventEmitter {

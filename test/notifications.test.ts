@@ -2,27 +2,36 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { TokenService } from '../src/auth/tokens.js'
 import { NOTIFICATIONS_CHANNEL } from '../src/notifications/service.js'
 import { type TestApp, type TestUser, createTestApp } from './helpers.js'
-import { Client, changeStatus, connect, connected, createOrder, sleep } from './notifications-helpers.js'
+import { Client, Orders, connect, connected, createOrder } from './notifications-helpers.js'
+import { until } from './support/wait.js'
 
 let t: TestApp
+let orders: Orders
 beforeAll(async () => {
   t = await createTestApp({ listen: true, config: { wsPingIntervalMs: 1_000 } })
+  orders = await Orders.on(t)
 })
 afterAll(async () => {
   await t?.close()
 })
 
-/** A user with one order and `n` notifications about it (ids ascending). */
-async function userWithNotifications(n: number) {
+/** A user with one order and its first `n` (1 to 3) notifications: placed, shipped, delivered (ids ascending). */
+async function userWithNotifications(n: 1 | 2 | 3) {
   const user = await t.user()
-  const orderId = await createOrder(t, user.id)
-  const statuses = ['pending', 'shipped', 'delivered'] as const
-  const ids: number[] = []
-  for (let i = 0; i < n; i++) {
-    const status = statuses[i % 3]!
-    ids.push((await changeStatus(t, user.id, orderId, status, i === 0 ? null : statuses[(i - 1) % 3]!)).id)
-  }
+  const { orderId, notification } = await orders.placed(user)
+  const ids = [notification.id]
+  for (const status of (['shipped', 'delivered'] as const).slice(0, n - 1)) ids.push((await orders.moved(user, orderId, status)).id)
   return { user, orderId, ids }
+}
+
+/**
+ * Waits for a notification of the user's made after everything before it: pushes to one user travel in order, so
+ * once it is there, anything misrouted or repeated before it would have arrived too.
+ */
+async function barrier(user: TestUser, ...clients: Client[]) {
+  const { notification } = await orders.placed(user)
+  await Promise.all(clients.map((c) => c.until(() => c.notifications.some((n) => n.id === notification.id), 5_000, `barrier ${notification.id}`)))
+  return notification
 }
 
 describe('REST', () => {
@@ -132,7 +141,7 @@ describe('WebSocket authentication', () => {
   it('closes with 4401 when the access token expires', async () => {
     const user = await t.user()
     // exp is whole seconds: issued at the start of a second, a 2 s token lives 1.8 s or more.
-    while (Date.now() % 1000 > 200) await sleep(20)
+    await until('the start of a second', () => Date.now() % 1000 <= 200, 2_000, 5)
     const shortLived = new TokenService(t.ctx.config.jwtSecret, { access: 2, refresh: 2 })
     const token = shortLived.issue('access', user.id, 0).token
     const exp = shortLived.verify(token)!.exp * 1000
@@ -158,22 +167,22 @@ describe('WebSocket delivery', () => {
   it('pushes a status change to every socket of its user within a second, and to nobody else', async () => {
     const user = await t.user()
     const other = await t.user()
-    const orderId = await createOrder(t, user.id)
     const [a, b, c] = await Promise.all([
       connected(t, { token: user.access }),
       connected(t, { token: user.access }),
       connected(t, { token: other.access }),
     ])
-    const started = Date.now()
-    const notification = await changeStatus(t, user.id, orderId, 'shipped', 'pending')
+    const { orderId, notification: placed } = await orders.placed(user)
     await Promise.all([a.untilNotifications(1, 1_000), b.untilNotifications(1, 1_000)])
-    expect(Date.now() - started).toBeLessThan(1_000)
+    await orders.move(orderId, 'shipped')
+    await Promise.all([a.untilNotifications(2, 1_000), b.untilNotifications(2, 1_000)])
+    const notification = await orders.notification(user, orderId, 'shipped')
     for (const client of [a, b]) {
-      expect(client.messages.filter((m) => m.type !== 'pong')).toEqual([{ type: 'order.status_changed', notification }])
+      expect(client.messages.filter((m) => m.type !== 'pong')).toEqual([placed, notification].map((n) => ({ type: 'order.status_changed', notification: n })))
     }
     expect(notification).toMatchObject({ order_id: orderId, status: 'shipped', previous_status: 'pending', read: false })
-    await sleep(200)
-    expect(c.notifications).toEqual([])
+    const theirs = await barrier(other, c)
+    expect(c.notifications).toEqual([theirs])
     await Promise.all([a.close(), b.close(), c.close()])
   })
 
@@ -208,14 +217,14 @@ describe('WebSocket delivery', () => {
 
   it('ignores malformed channel messages', async () => {
     const user = await t.user()
-    const orderId = await createOrder(t, user.id)
     const client = await connected(t, { token: user.access })
     for (const junk of ['nope', '{}', JSON.stringify({ user_id: user.id, notification: { id: 'x' } })]) {
       await t.ctx.pubsub.publish(NOTIFICATIONS_CHANNEL, junk)
     }
-    const notification = await changeStatus(t, user.id, orderId, 'cancelled', 'pending')
-    await client.untilNotifications(1)
-    expect(client.notifications).toEqual([notification])
+    const { orderId, notification: placed } = await orders.placed(user)
+    const notification = await orders.moved(user, orderId, 'cancelled')
+    await client.untilNotifications(2)
+    expect(client.notifications).toEqual([placed, notification])
     await client.close()
   })
 
@@ -229,8 +238,7 @@ describe('WebSocket delivery', () => {
     const clients = await Promise.all([connected(t, { token: user.access }), connected(t, { token: user.access })])
     expect(await gauge()).toBe(before + 2)
     await Promise.all(clients.map((c) => c.close()))
-    await sleep(50)
-    expect(await gauge()).toBe(before)
+    await until('the gauge to count the closed sockets out', async () => (await gauge()) === before)
   })
 })
 
@@ -254,8 +262,8 @@ describe('sockets per user', () => {
     expect(await second.closed).toEqual({ code: 4429, reason: 'Too many sockets for this user' })
 
     // The two newest stay, receive pushes, and someone else's socket never counted.
-    const orderId = await createOrder(capped, user.id)
-    const notification = await changeStatus(capped, user.id, orderId, 'shipped', 'pending')
+    const cappedOrders = await Orders.on(capped)
+    const { notification } = await cappedOrders.placed(user)
     await Promise.all([third.untilNotifications(1), fourth.untilNotifications(1)])
     expect([third.notifications, fourth.notifications]).toEqual([[notification], [notification]])
     expect(theirs.ws.readyState).toBe(theirs.ws.OPEN)
@@ -268,22 +276,22 @@ describe('WebSocket replay with since', () => {
 
   it('replays what was missed while disconnected, oldest first, then goes live, with no repeat', async () => {
     const user = await t.user()
-    const orderId = await createOrder(t, user.id)
     const first = await connected(t, { token: user.access })
-    const n1 = await changeStatus(t, user.id, orderId, 'pending', null)
+    const { orderId, notification: n1 } = await orders.placed(user)
     await first.untilNotifications(1)
     await first.close()
 
-    const n2 = await changeStatus(t, user.id, orderId, 'shipped', 'pending')
-    const n3 = await changeStatus(t, user.id, orderId, 'delivered', 'shipped')
+    const n2 = await orders.moved(user, orderId, 'shipped')
+    const n3 = await orders.moved(user, orderId, 'delivered')
     const again = connect(t, { token: user.access, since: first.notifications.at(-1)!.id })
     // Races the reconnect: it lands in the backlog or arrives live, and must come exactly once, after n3.
-    const n4 = await changeStatus(t, user.id, orderId, 'delivered', 'delivered')
+    const second = await orders.place(user)
     await again.untilNotifications(3)
-    const n5 = await changeStatus(t, user.id, orderId, 'cancelled', 'delivered')
+    const n4 = await orders.notification(user, second, 'pending')
+    const n5 = await orders.moved(user, second, 'cancelled')
     await again.untilNotifications(4)
-    await sleep(200)
-    expect(ids(again)).toEqual([n2.id, n3.id, n4.id, n5.id])
+    const n6 = await barrier(user, again)
+    expect(ids(again)).toEqual([n2.id, n3.id, n4.id, n5.id, n6.id])
     expect(again.notifications[0]).toEqual(n2)
     expect(n1.id).toBeLessThan(n2.id)
     await again.close()
@@ -291,20 +299,22 @@ describe('WebSocket replay with since', () => {
 
   it('misses nothing and repeats nothing when changes race the reconnect', async () => {
     const user = await t.user()
-    const orderId = await createOrder(t, user.id)
-    const since = (await changeStatus(t, user.id, orderId, 'pending', null)).id
+    const placed: number[] = []
+    for (let i = 0; i < 5 * 13; i++) placed.push(await orders.place(user))
+    const since = (await orders.notification(user, placed.at(-1)!, 'pending')).id
     for (let round = 0; round < 5; round++) {
-      const before = await Promise.all(Array.from({ length: 3 }, () => changeStatus(t, user.id, orderId, 'shipped', 'pending')))
+      const mine = placed.slice(round * 13, round * 13 + 13)
+      await Promise.all(mine.slice(0, 3).map((id) => orders.move(id, 'shipped')))
       const client = connect(t, { token: user.access, since })
-      const during = await Promise.all(Array.from({ length: 10 }, () => changeStatus(t, user.id, orderId, 'shipped', 'pending')))
-      const expected = [...before, ...during].map((n) => n.id)
+      await Promise.all(mine.slice(3).map((id) => orders.move(id, 'shipped')))
+      const expected = await Promise.all(mine.map(async (id) => (await orders.notification(user, id, 'shipped')).id))
       const all = await t.request('GET', '/api/v1/notifications?page_size=100', { token: user.access })
       const stored = (all.json().results as { id: number }[]).map((n) => n.id).filter((id) => id > since)
       await client.untilNotifications(stored.length, 5_000)
-      await sleep(100)
+      const last = await barrier(user, client)
       const got = ids(client)
       expect(new Set(got).size).toBe(got.length)
-      expect([...got].sort((a, b) => a - b)).toEqual([...stored].sort((a, b) => a - b))
+      expect([...got].sort((a, b) => a - b)).toEqual([...stored, last.id].sort((a, b) => a - b))
       expect(stored).toEqual(expect.arrayContaining(expected))
       await client.close()
     }
@@ -336,16 +346,15 @@ describe('two instances', () => {
   })
 
   it('delivers a change made through one instance to sockets on the other', async () => {
-    const orderId = await createOrder(t, user.id)
     const [onA, onB] = await Promise.all([connected(t, { token: user.access }), connected(b, { token: user.access })])
-    const started = Date.now()
-    const viaA = await changeStatus(t, user.id, orderId, 'shipped', 'pending')
+    const { orderId, notification: placed } = await orders.placed(user, b)
     await Promise.all([onA.untilNotifications(1, 1_000), onB.untilNotifications(1, 1_000)])
-    const viaB = await changeStatus(b, user.id, orderId, 'delivered', 'shipped')
+    const viaA = await orders.moved(user, orderId, 'shipped', t)
     await Promise.all([onA.untilNotifications(2, 1_000), onB.untilNotifications(2, 1_000)])
-    expect(Date.now() - started).toBeLessThan(2_000)
-    expect(onA.notifications).toEqual([viaA, viaB])
-    expect(onB.notifications).toEqual([viaA, viaB])
+    const viaB = await orders.moved(user, orderId, 'delivered', b)
+    await Promise.all([onA.untilNotifications(3, 1_000), onB.untilNotifications(3, 1_000)])
+    expect(onA.notifications).toEqual([placed, viaA, viaB])
+    expect(onB.notifications).toEqual([placed, viaA, viaB])
     await Promise.all([onA.close(), onB.close()])
   })
 
@@ -355,8 +364,7 @@ describe('two instances', () => {
     bClosed = true
     await b.close()
     expect((await onB.closed).code).toBe(1001)
-    const orderId = await createOrder(t, user.id)
-    const n = await changeStatus(t, user.id, orderId, 'pending', null)
+    const { notification: n } = await orders.placed(user)
     await onA.untilNotifications(1)
     expect(onA.notifications).toEqual([n])
     await onA.close()

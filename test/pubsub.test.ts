@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import type { FastifyBaseLogger } from 'fastify'
 import { RedisPubSub } from '../src/pubsub/index.js'
 import { realBackend } from './helpers.js'
-import { until } from './notifications-helpers.js'
+import { until } from './support/wait.js'
 import { TcpProxy, targetOf } from './tcp-proxy.js'
 
 const notes: string[] = []

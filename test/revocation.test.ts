@@ -1,20 +1,12 @@
 import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { type TestApp, twoInstances } from './helpers.js'
+import { until } from './support/wait.js'
 
 // Two instances on one database and one pub/sub, as behind a load balancer.
 const pair = twoInstances({ listen: true })
 
 const me = (t: TestApp, token: string) => t.request('GET', '/api/v1/me', { token }).then((r) => r.statusCode)
-
-async function eventually(check: () => Promise<boolean>, ms = 1000): Promise<boolean> {
-  const end = Date.now() + ms
-  while (Date.now() < end) {
-    if (await check()) return true
-    await new Promise((r) => setTimeout(r, 20))
-  }
-  return check()
-}
 
 describe('instant revocation', () => {
   it('logout retires the user’s access tokens on every instance at once', async () => {
@@ -24,7 +16,7 @@ describe('instant revocation', () => {
     expect(await me(pair.b, u.access)).toBe(200)
     expect((await pair.a.request('POST', '/api/v1/auth/logout', { token: u.access, body: { refresh: u.refresh } })).statusCode).toBe(205)
     expect(await me(pair.a, u.access)).toBe(401)
-    expect(await eventually(async () => (await me(pair.b, u.access)) === 401)).toBe(true)
+    await until('the other instance to refuse the token', async () => (await me(pair.b, u.access)) === 401, 1_000)
   })
 
   it('POST /auth/sessions/revoke ends every session of the caller', async () => {
@@ -34,7 +26,7 @@ describe('instant revocation', () => {
     const res = await pair.a.request('POST', '/api/v1/auth/sessions/revoke', { token: u.access })
     expect(res.statusCode).toBe(204)
     expect(await me(pair.a, u.access)).toBe(401)
-    expect(await eventually(async () => (await me(pair.b, second.access)) === 401)).toBe(true)
+    await until('the other instance to refuse the token', async () => (await me(pair.b, second.access)) === 401, 1_000)
     for (const refresh of [u.refresh, second.refresh]) {
       expect((await pair.b.request('POST', '/api/v1/auth/token/refresh', { body: { refresh } })).statusCode).toBe(401)
     }
@@ -53,7 +45,7 @@ describe('instant revocation', () => {
     expect(missing.statusCode).toBe(404)
     const res = await pair.a.request('POST', '/api/v1/auth/sessions/revoke', { token: staff.access, body: { user_id: u.id } })
     expect(res.statusCode).toBe(204)
-    expect(await eventually(async () => (await me(pair.b, u.access)) === 401)).toBe(true)
+    await until('the other instance to refuse the token', async () => (await me(pair.b, u.access)) === 401, 1_000)
     expect(await me(pair.b, staff.access)).toBe(200)
   })
 
@@ -62,12 +54,12 @@ describe('instant revocation', () => {
     const u = await pair.a.user()
     expect(await me(pair.b, u.access)).toBe(200)
     await pair.a.request('POST', '/api/v1/me/password', { token: u.access, body: { old_password: u.password, new_password: 'Fresh-Passphrase-88' } })
-    expect(await eventually(async () => (await me(pair.b, u.access)) === 401)).toBe(true)
+    await until('the other instance to refuse the token', async () => (await me(pair.b, u.access)) === 401, 1_000)
 
     const v = await pair.a.user()
     expect(await me(pair.b, v.access)).toBe(200)
     await pair.a.request('PATCH', `/api/v1/users/${v.id}`, { token: staff.access, body: { is_active: false } })
-    expect(await eventually(async () => (await me(pair.b, v.access)) === 401)).toBe(true)
+    await until('the other instance to refuse the token', async () => (await me(pair.b, v.access)) === 401, 1_000)
     expect((await pair.b.request('POST', '/api/v1/auth/token/refresh', { body: { refresh: v.refresh } })).statusCode).toBe(401)
     await pair.a.request('PATCH', `/api/v1/users/${v.id}`, { token: staff.access, body: { is_active: true } })
     expect((await pair.b.request('POST', '/api/v1/auth/token', { body: { email: v.email, password: v.password } })).statusCode).toBe(200)
@@ -82,25 +74,28 @@ describe('instant revocation', () => {
   })
 })
 
-function closeCode(t: TestApp, token: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${t.url.replace('http', 'ws')}/ws/notifications?token=${token}`)
-    ws.on('message', () => {})
-    ws.on('open', () => ws.send(JSON.stringify({ type: 'ping' })))
-    ws.on('close', (code) => resolve(code))
+/** A socket of the user's; `registered` once it answered a ping (the server authenticates after the upgrade). */
+function socket(t: TestApp, token: string): { registered: Promise<void>; closed: Promise<number> } {
+  const ws = new WebSocket(`${t.url.replace('http', 'ws')}/ws/notifications?token=${token}`)
+  const registered = new Promise<void>((resolve, reject) => {
+    ws.on('message', (data) => {
+      if (JSON.parse(String(data)).type === 'pong') resolve()
+    })
     ws.on('error', reject)
   })
+  ws.on('open', () => ws.send(JSON.stringify({ type: 'ping' })))
+  const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)))
+  return { registered, closed }
 }
 
 describe('open sockets', () => {
   it('are closed with 4401 on every instance when the sessions are revoked', async () => {
     const u = await pair.a.user()
-    const opened = [closeCode(pair.a, u.access), closeCode(pair.b, u.access)]
-    // Both sockets are authenticated once they answer a ping; give them a moment to register.
-    await new Promise((r) => setTimeout(r, 300))
+    const sockets = [socket(pair.a, u.access), socket(pair.b, u.access)]
+    await Promise.all(sockets.map((s) => s.registered))
     const started = Date.now()
     await pair.b.request('POST', '/api/v1/auth/sessions/revoke', { token: u.access })
-    expect(await Promise.all(opened)).toEqual([4401, 4401])
+    expect(await Promise.all(sockets.map((s) => s.closed))).toEqual([4401, 4401])
     expect(Date.now() - started).toBeLessThan(1000)
   })
 })

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PASSWORD, realBackend, testDatabase, uniqueEmail } from './helpers.js'
 import { type Server, postJson, startServer, stopServer } from './server-process.js'
+import { until } from './support/wait.js'
 
 let dataDir: string
 let backend: Record<string, string | undefined>
@@ -39,22 +40,25 @@ async function start(vars: Record<string, string> = {}): Promise<Server> {
   return server
 }
 
-describe('server process', () => {
+// Each test starts the server as a process, twice for some: slow on a loaded machine.
+describe('server process', { timeout: 180_000 }, () => {
   const first = { email: uniqueEmail('first'), access: '' }
   const inFlight = { email: uniqueEmail('inflight') }
 
   it('finishes an in-flight request on SIGTERM, then exits 0', async () => {
     // A high argon2 memory cost makes registration take a noticeable time: the request is surely in flight.
-    const server = await start({ ARGON2_MEMORY_KIB: String(256 * 1024) })
-    const started = Date.now()
+    const server = await start({ ARGON2_MEMORY_KIB: String(256 * 1024), LOG_LEVEL: 'info' })
+    let logged = ''
+    server.child.stdout!.on('data', (chunk: Buffer) => (logged += chunk.toString()))
+    const registrationsHeard = () => logged.split('\n').filter((l) => l.includes('incoming request') && l.includes('/api/v1/auth/register')).length
     expect((await postJson(`${server.url}/api/v1/auth/register`, { email: first.email, password: PASSWORD })).status).toBe(201)
-    const registerMs = Date.now() - started
     const login = await postJson(`${server.url}/api/v1/auth/token`, { email: first.email, password: PASSWORD })
     expect(login.status).toBe(200)
     first.access = login.body.access
 
     const pending = postJson(`${server.url}/api/v1/auth/register`, { email: inFlight.email, password: PASSWORD })
-    await new Promise((r) => setTimeout(r, Math.min(100, registerMs / 3)))
+    // Signalled once the server has the request: it is then hashing the password.
+    await until('the server to receive the second registration', () => registrationsHeard() === 2, 30_000, 5)
     const signalledAt = Date.now()
     server.child.kill('SIGTERM')
     const res = await pending

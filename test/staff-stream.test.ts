@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { TestApp, TestUser } from './helpers.js'
 import { twoInstances } from './helpers.js'
-import { type Client, changeStatus, connect, connected, createOrder } from './notifications-helpers.js'
+import { type Client, Orders, connect, connected } from './notifications-helpers.js'
 import { addToCart, makeProduct } from './orders-fixtures.js'
 
 const STAFF = '/ws/staff'
@@ -79,15 +79,14 @@ describe('/ws/staff', () => {
   it('replays every user’s notifications after `since`, then goes on live, with none twice', async () => {
     const { a, b } = pair
     const staff = await a.user({ staff: true })
+    const orders = await Orders.on(a)
     const [ada, bob] = [await a.user(), await a.user()]
-    const adaOrder = await createOrder(a, ada.id)
-    const bobOrder = await createOrder(a, bob.id)
-    const first = await changeStatus(a, ada.id, adaOrder, 'pending', null)
-    const second = await changeStatus(a, bob.id, bobOrder, 'pending', null)
-    const third = await changeStatus(a, ada.id, adaOrder, 'shipped', 'pending')
+    const { orderId: adaOrder, notification: first } = await orders.placed(ada)
+    const { orderId: bobOrder, notification: second } = await orders.placed(bob)
+    const third = await orders.moved(ada, adaOrder, 'shipped')
 
     const watching = await staffSocket(b, staff, { since: first.id })
-    const fourth = await changeStatus(a, bob.id, bobOrder, 'cancelled', 'pending')
+    const fourth = await orders.moved(bob, bobOrder, 'cancelled')
     await watching.until(() => frames(watching).some((m) => m.notification.id === fourth.id), 2_000, 'the live one')
     // Nothing else arrives late: wait for a pong sent after everything above.
     watching.send({ type: 'ping' })

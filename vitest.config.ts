@@ -35,10 +35,14 @@ const real = files([
   ...realOnlyNames,
   'bench', // pgbench and redis-benchmark against the servers
   'catalogue-cache', // two instances, one cache
+  'catalogue-l1', // the first level kept exact by the Redis invalidation feed
+  'catalogue-list-shapes', // named prepared statements on node-postgres
   'hardening', // rate-limit counters shared through Redis
   'hostile', // pool exhaustion, Redis key lifetimes
   'notifications', // pushes across instances
   'order-notifications',
+  'orders', // place_order on the server's own PostgreSQL
+  'orders-placement',
   'outage', // PostgreSQL or Redis cut and back
   'revocation', // revocations across instances
   'revocation-races',

@@ -145,7 +145,7 @@ describe('categories', () => {
     expect(mine).toHaveLength(3)
     const sorted = (await t.ctx.db.execute<{ name: string }>(
       `SELECT name FROM categories WHERE name LIKE '${prefix}%' ORDER BY name, id` as never,
-    )) as unknown as { rows: { name: string }[] }
+    )) as { rows: { name: string }[] }
     expect(mine).toEqual(sorted.rows.map((r) => r.name))
 
     const small = (await t.request('GET', '/api/v1/categories?page_size=1&page=2')).json()

@@ -56,7 +56,7 @@ export function uniqueEmail(prefix = 'user'): string {
 export async function testDatabase(
   onQuery?: (q: string) => void,
   options: { statementTimeoutMs?: number; poolSize?: number } = {},
-): Promise<{ database: Database; url?: string; drop(): Promise<void> }> {
+): Promise<{ database: Database; url?: string; drop: () => Promise<void> }> {
   if (!realBackend) {
     const database = await createDatabase({ onQuery })
     await database.migrate()

@@ -23,8 +23,8 @@ function watch(...args: (string | Record<string, string>)[]) {
   })
   children.push(child)
   const out = { stdout: '', stderr: '' }
-  child.stdout!.on('data', (chunk) => (out.stdout += chunk))
-  child.stderr!.on('data', (chunk) => (out.stderr += chunk))
+  child.stdout.on('data', (chunk) => (out.stdout += chunk))
+  child.stderr.on('data', (chunk) => (out.stderr += chunk))
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   const until = async (done: () => boolean, what: string, ms = 10_000) => {
     const deadline = Date.now() + ms

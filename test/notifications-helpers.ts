@@ -1,6 +1,7 @@
 import { WebSocket, type ClientOptions } from 'ws'
 import { randomBytes } from 'node:crypto'
 import { emptyAddress, orders, type OrderStatus } from '../src/db/schema.js'
+import { frameText } from '../src/notifications/protocol.js'
 import type { NotificationOut } from '../src/notifications/service.js'
 import type { TestApp, TestUser } from './helpers.js'
 
@@ -20,10 +21,10 @@ export class Client {
     })
     this.closed = new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })))
     ws.on('message', (data) => {
-      this.messages.push(JSON.parse(data.toString()))
+      this.messages.push(JSON.parse(frameText(data)))
       for (const wake of this.waiters) wake()
     })
-    this.closed.then(() => {
+    void this.closed.then(() => {
       for (const wake of this.waiters) wake()
     })
   }

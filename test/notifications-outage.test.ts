@@ -103,7 +103,7 @@ describe.runIf(realBackend)('notifications while Redis is cut', () => {
     try {
       await until('every socket to hold every stored notification', async () => (await missing()).length === 0, 30_000)
     } catch (err) {
-      throw new Error(`${(err as Error).message}: ${(await missing()).join('; ')}`)
+      throw new Error(`${(err as Error).message}: ${(await missing()).join('; ')}`, { cause: err })
     }
     await run(lanes, { rounds: 1 })
     await until('the last round on every socket', async () => (await missing()).length === 0, 10_000)
@@ -126,7 +126,7 @@ describe.runIf(realBackend)('notifications while Redis is cut', () => {
     await run(lanes, { rounds: 2 })
     await Promise.all([proxyA.cut(), proxyB.cut()])
     // Connected while Redis is away, replaying the user's whole history: it must still end up complete.
-    const late = users[0]!
+    const late = users[0]
     const lateStart = run(lanes, { ms: 3_000 })
     sockets.get(late)!.push(await socket(b, late, { since: 0 }))
     await lateStart

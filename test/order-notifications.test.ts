@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { type TestApp, type TestUser, twoInstances } from './helpers.js'
 import { addToCart, makeProduct } from './orders-fixtures.js'
+import { frameText } from '../src/notifications/protocol.js'
 import { valueOf } from './support/wait.js'
 
 // The whole path, through the public API only: an order's status changes reach its owner's socket.
@@ -17,7 +18,7 @@ function listen(t: TestApp, user: TestUser): Promise<{ messages: Pushed[]; ws: W
     const messages: Pushed[] = []
     const ws = new WebSocket(`${t.url.replace('http', 'ws')}/ws/notifications`, { headers: { authorization: `Bearer ${user.access}` } })
     ws.on('message', (data) => {
-      const message = JSON.parse(String(data))
+      const message = JSON.parse(frameText(data))
       if (message.type === 'pong') resolve({ messages, ws })
       else messages.push(message)
     })

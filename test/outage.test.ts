@@ -22,7 +22,7 @@ const UNAVAILABLE = { detail: 'Service temporarily unavailable, try again later.
 function quietLog(): AppContext['log'] {
   const noop = () => {}
   const log = { level: 'silent', fatal: noop, error: noop, warn: noop, info: noop, debug: noop, trace: noop, silent: noop, child: () => log }
-  return log as unknown as AppContext['log']
+  return log
 }
 
 /** An app on a database URL, without the start-up check (the database may be down from the first request on). */
@@ -168,7 +168,7 @@ describe('Redis unreachable', () => {
     if (proxy) opened.push({ close: () => proxy.cut() })
     const db = await testDatabase()
     opened.push({ close: db.drop })
-    const ctx = await createContext(testConfig({ redisUrl: proxy ? proxy.url(process.env.REDIS_URL!) : DEAD_REDIS }), log as unknown as AppContext['log'], {
+    const ctx = await createContext(testConfig({ redisUrl: proxy ? proxy.url(process.env.REDIS_URL!) : DEAD_REDIS }), log, {
       database: db.database,
     })
     opened.push({ close: () => closeContext(ctx) })

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { type TestApp, twoInstances } from './helpers.js'
+import { frameText } from '../src/notifications/protocol.js'
 import { until } from './support/wait.js'
 
 // Two instances on one database and one pub/sub, as behind a load balancer.
@@ -79,7 +80,7 @@ function socket(t: TestApp, token: string): { registered: Promise<void>; closed:
   const ws = new WebSocket(`${t.url.replace('http', 'ws')}/ws/notifications?token=${token}`)
   const registered = new Promise<void>((resolve, reject) => {
     ws.on('message', (data) => {
-      if (JSON.parse(String(data)).type === 'pong') resolve()
+      if (JSON.parse(frameText(data)).type === 'pong') resolve()
     })
     ws.on('error', reject)
   })

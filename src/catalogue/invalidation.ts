@@ -97,6 +97,11 @@ export interface StockChange {
   after: number
 }
 
+/** The lists a product entering or leaving stock in `categoryId` changes: that category's in_stock lists and the catalogue's. */
+export function stockMembershipScopes(categoryId: number): string[] {
+  return [scopes.membership(categoryId, 'stock'), scopes.membership('all', 'stock')]
+}
+
 /**
  * What stock changes (an order, a cancellation, an adjustment) make stale: the products' entries, and the
  * in_stock lists of their category only for products whose stock crossed zero. A bare id stands for a change
@@ -110,10 +115,7 @@ export function stockChangeScopes(changes: readonly (StockChange | number)[]): s
       continue
     }
     out.add(scopes.product(change.id))
-    if (change.before > 0 !== change.after > 0) {
-      out.add(scopes.membership(change.categoryId, 'stock'))
-      out.add(scopes.membership('all', 'stock'))
-    }
+    if (change.before > 0 !== change.after > 0) for (const scope of stockMembershipScopes(change.categoryId)) out.add(scope)
   }
   return [...out]
 }

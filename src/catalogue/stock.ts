@@ -4,7 +4,7 @@ import type { Db, Tx } from '../db/index.js'
 import { products } from '../db/schema.js'
 import { ApiError, conflict, notFound } from '../http/errors.js'
 import { PG_INT_MAX } from '../http/schemas.js'
-import { type StockChange, scopes, stockChangeScopes } from './invalidation.js'
+import { type StockChange, scopes, stockChangeScopes, stockMembershipScopes } from './invalidation.js'
 import { findProduct, getProduct, refreshProducts } from './products.js'
 import type { ProductOut } from './schemas.js'
 
@@ -53,8 +53,7 @@ export function predictSale(lines: readonly StockedLine[], cautious = false): Sa
  * other list stays cached and shows the new stock through the products' own entries).
  */
 export function saleScopes(sale: SalePrediction): string[] {
-  const soldOut = sale.sellsOutIn.length ? [scopes.membership('all', 'stock')] : []
-  return [...sale.products.map(scopes.product), ...sale.sellsOutIn.map((c) => scopes.membership(c, 'stock')), ...soldOut]
+  return [...new Set([...sale.products.map(scopes.product), ...sale.sellsOutIn.flatMap(stockMembershipScopes)])]
 }
 
 /**

@@ -14,6 +14,7 @@ import { installErrorHandling } from './http/errors.js'
 import { type InputError, closeObjects, installJsonParser, nonDigitParams, textErrors } from './http/input.js'
 import { logSerializers } from './http/logging.js'
 import { installRateLimits } from './http/ratelimit.js'
+import { BadRequest } from './http/schemas.js'
 import { installSecurity } from './http/security.js'
 import { accountGoneAnswer } from './auth/guard.js'
 import { rateLimitedAccount } from './auth/credentials.js'
@@ -111,6 +112,8 @@ export async function buildApp(ctx: AppContext, options: { logger?: LogOption } 
   app.addHook('onRoute', (route) => {
     const schema = route.schema as Record<string, unknown> | undefined
     if (!schema) return
+    // A route that reads a body or a query string can refuse it: its document says so, in the shape it is sent.
+    if ((schema.body ?? schema.querystring) !== undefined) schema.response = { ...(schema.response as object | undefined), 400: BadRequest }
     for (const part of ['body', 'querystring', 'params', 'response'] as const) {
       if (schema[part] === undefined) continue
       schema[part] =

@@ -3,6 +3,7 @@
  * operation needs a unique operationId a generated function can be named by, and a tag to group it under.
  */
 import { compileErrors, validate } from '@readme/openapi-parser'
+import { Ajv } from 'ajv'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { type TestApp, createTestApp } from './helpers.js'
 
@@ -55,4 +56,40 @@ it('names the operations as a generated client calls them', async () => {
   expect(byRoute.get('POST /api/v1/orders')).toBe('placeOrder')
   expect(byRoute.get('GET /api/v1/me')).toBe('getMe')
   expect(byRoute.get('PATCH /api/v1/me')).toBe('updateMe')
+})
+
+it("documents each refused input's answer in the shape it is sent", async () => {
+  const document = (await t.request('GET', '/openapi.json')).json() as {
+    paths: Record<string, Record<string, { requestBody?: unknown; parameters?: { in: string }[]; responses: Record<string, { content?: Record<string, { schema: object }> }> }>>
+  }
+  const readsInput = Object.entries(document.paths).flatMap(([path, item]) =>
+    Object.entries(item)
+      .filter(([method, op]) => METHODS.has(method) && (op.requestBody !== undefined || op.parameters?.some((p) => p.in === 'query')))
+      .map(([method, op]) => ({ route: `${method.toUpperCase()} ${path}`, op })),
+  )
+  expect(readsInput.length).toBeGreaterThan(20)
+  expect(readsInput.filter(({ op }) => !op.responses['400']).map(({ route }) => route)).toEqual([])
+
+  // Answers the service really sends: nested field errors, a query parameter's error, a body that is not JSON.
+  const staff = await t.user({ staff: true })
+  const shopper = await t.user()
+  const refused = [
+    { route: 'POST /api/v1/products', res: await t.request('POST', '/api/v1/products', { token: staff.access, body: { name: '', price: '-1', stock: 1 } }) },
+    { route: 'PATCH /api/v1/me', res: await t.request('PATCH', '/api/v1/me', { token: shopper.access, body: { address: { city: 7 } } }) },
+    { route: 'GET /api/v1/products', res: await t.request('GET', '/api/v1/products?min_price=cheap') },
+    {
+      route: 'POST /api/v1/auth/token',
+      res: await t.app.inject({ method: 'POST', url: '/api/v1/auth/token', headers: { 'content-type': 'application/json' }, payload: '{"email":' }),
+    },
+  ]
+  const ajv = new Ajv({ strict: false })
+  for (const { route, res } of refused) {
+    expect(res.statusCode, route).toBe(400)
+    const [method, path] = route.split(' ') as [string, string]
+    const schema = document.paths[path]![method.toLowerCase()]!.responses['400']!.content!['application/json']!.schema
+    expect(ajv.validate(schema, res.json()), `${route} answered ${res.body}: ${ajv.errorsText()}`).toBe(true)
+  }
+  // And the schema is not a blank cheque: a body of another shape does not match it.
+  const schema = document.paths['/api/v1/products']!.post!.responses['400']!.content!['application/json']!.schema
+  expect(ajv.validate(schema, { price: 'not a list' })).toBe(false)
 })

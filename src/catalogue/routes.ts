@@ -28,7 +28,7 @@ import { adjustStock } from './stock.js'
 import { cachedHeaders, conditionalHeaders, notModifiedResponse, sendCached } from './respond.js'
 
 const NoContent = Type.Null({ description: 'No content' })
-const errors = { 400: Detail, 401: Detail, 403: Detail, 404: Detail }
+const errors = { 401: Detail, 403: Detail, 404: Detail }
 /** A cached read documents the `If-None-Match` it honours, and its 304 answer. */
 const cached = { headers: conditionalHeaders }
 const notModified = { 304: notModifiedResponse }
@@ -195,7 +195,6 @@ export const catalogueRoutes: FastifyPluginAsyncTypebox<{ ctx: { db: Db; cache: 
         response: {
           200: { anyOf: [Paginated(ProductSchema), CursorPage(ProductSchema)], headers: cachedHeaders },
           ...notModified,
-          400: Detail,
           404: Detail,
         },
       },

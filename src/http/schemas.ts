@@ -32,6 +32,23 @@ void sameStatuses
 /** DRF's error body. */
 export const Detail = Type.Object({ detail: Type.String(), code: Type.Optional(Type.String()) })
 
+/**
+ * A 400 as DRF writes it: each field's messages (an object field's own fields nested the same way, what belongs to
+ * no field under `non_field_errors`), or one `detail` for a body that is not JSON at all. Every route that reads a
+ * body or a query string answers with it (app.ts adds it to each such route's document).
+ */
+export const BadRequest = Type.Union([
+  Detail,
+  Type.Object(
+    {},
+    {
+      additionalProperties: Type.Union([Type.Array(Type.String()), Type.Object({}, { additionalProperties: true })]),
+      description: 'Field errors: `{"field": ["message"]}`, nested for nested fields',
+      example: { price: ['Ensure this value is greater than or equal to 0.'], address: { city: ['This field may not be blank.'] } },
+    },
+  ),
+])
+
 /** `page` and `page_size` are read leniently, as DRF does: a bad page is 404 "Invalid page.", a bad size the default. */
 export const PageQuery = {
   page: Type.Optional(Type.String({ description: '1-based page number', examples: ['1'] })),

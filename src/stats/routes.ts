@@ -7,7 +7,7 @@ import { ProductSchema } from '../catalogue/schemas.js'
 import { orderStats, stockStats } from './service.js'
 
 const tags = ['stats']
-const errors = { 400: Detail, 401: Detail, 403: Detail }
+const errors = { 401: Detail, 403: Detail }
 
 /** An overview, not a report: the window's cost grows with the orders in it, so it is bounded. */
 export const MAX_WINDOW_DAYS = 31

@@ -723,6 +723,22 @@ export interface operations {
                     };
                 };
             };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        code?: string;
+                    } | {
+                        [key: string]: string[] | {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
         };
     };
     obtainToken: {
@@ -750,6 +766,22 @@ export interface operations {
                     "application/json": {
                         access: string;
                         refresh: string;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        code?: string;
+                    } | {
+                        [key: string]: string[] | {
+                            [key: string]: unknown;
+                        };
                     };
                 };
             };
@@ -795,6 +827,22 @@ export interface operations {
                 };
             };
             /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        code?: string;
+                    } | {
+                        [key: string]: string[] | {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -833,6 +881,22 @@ export interface operations {
                 };
             };
             /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        code?: string;
+                    } | {
+                        [key: string]: string[] | {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -861,6 +925,22 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        code?: string;
+                    } | {
+                        [key: string]: string[] | {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
             /** @description Default Response */
             401: {
                 headers: {
@@ -978,6 +1058,22 @@ export interface operations {
                 };
             };
             /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        code?: string;
+                    } | {
+                        [key: string]: string[] | {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1008,6 +1104,22 @@ export interface operations {
         };
         responses: {
             /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        code?: string;
+                    } | {
+                        [key: string]: string[] | {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1037,6 +1149,22 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        code?: string;
+                    } | {
+                        [key: string]: string[] | {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
             /** @description Default Response */
             401: {
                 headers: {
@@ -1123,6 +1251,22 @@ export interface operations {
                             date_joined: string;
                             is_active: boolean;
                         }[];
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        code?: string;
+                    } | {
+                        [key: string]: string[] | {
+                            [key: string]: unknown;
+                        };
                     };
                 };
             };
@@ -1276,6 +1420,22 @@ export interface operations {
                 };
             };
             /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        code?: string;
+                    } | {
+                        [key: string]: string[] | {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1369,6 +1529,22 @@ export interface operations {
                 content?: never;
             };
             /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        code?: string;
+                    } | {
+                        [key: string]: string[] | {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1424,6 +1600,10 @@ export interface operations {
                     "application/json": {
                         detail: string;
                         code?: string;
+                    } | {
+                        [key: string]: string[] | {
+                            [key: string]: unknown;
+                        };
                     };
                 };
             };
@@ -1567,6 +1747,10 @@ export interface operations {
                     "application/json": {
                         detail: string;
                         code?: string;
+                    } | {
+                        [key: string]: string[] | {
+                            [key: string]: unknown;
+                        };
                     };
                 };
             };
@@ -1625,18 +1809,6 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
-            };
-            /** @description Default Response */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        detail: string;
-                        code?: string;
-                    };
-                };
             };
             /** @description Default Response */
             401: {
@@ -1732,6 +1904,10 @@ export interface operations {
                     "application/json": {
                         detail: string;
                         code?: string;
+                    } | {
+                        [key: string]: string[] | {
+                            [key: string]: unknown;
+                        };
                     };
                 };
             };
@@ -1882,6 +2058,10 @@ export interface operations {
                     "application/json": {
                         detail: string;
                         code?: string;
+                    } | {
+                        [key: string]: string[] | {
+                            [key: string]: unknown;
+                        };
                     };
                 };
             };
@@ -1956,6 +2136,10 @@ export interface operations {
                     "application/json": {
                         detail: string;
                         code?: string;
+                    } | {
+                        [key: string]: string[] | {
+                            [key: string]: unknown;
+                        };
                     };
                 };
             };
@@ -2122,6 +2306,10 @@ export interface operations {
                     "application/json": {
                         detail: string;
                         code?: string;
+                    } | {
+                        [key: string]: string[] | {
+                            [key: string]: unknown;
+                        };
                     };
                 };
             };
@@ -2180,18 +2368,6 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
-            };
-            /** @description Default Response */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        detail: string;
-                        code?: string;
-                    };
-                };
             };
             /** @description Default Response */
             401: {
@@ -2290,6 +2466,10 @@ export interface operations {
                     "application/json": {
                         detail: string;
                         code?: string;
+                    } | {
+                        [key: string]: string[] | {
+                            [key: string]: unknown;
+                        };
                     };
                 };
             };
@@ -2383,6 +2563,10 @@ export interface operations {
                     "application/json": {
                         detail: string;
                         code?: string;
+                    } | {
+                        [key: string]: string[] | {
+                            [key: string]: unknown;
+                        };
                     };
                 };
             };
@@ -2580,6 +2764,22 @@ export interface operations {
                 };
             };
             /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        code?: string;
+                    } | {
+                        [key: string]: string[] | {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2716,6 +2916,22 @@ export interface operations {
                 };
             };
             /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        code?: string;
+                    } | {
+                        [key: string]: string[] | {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2805,6 +3021,22 @@ export interface operations {
                             /** Format: date-time */
                             updated_at: string;
                         }[];
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        code?: string;
+                    } | {
+                        [key: string]: string[] | {
+                            [key: string]: unknown;
+                        };
                     };
                 };
             };
@@ -2923,6 +3155,22 @@ export interface operations {
                         created_at: string;
                         /** Format: date-time */
                         updated_at: string;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        code?: string;
+                    } | {
+                        [key: string]: string[] | {
+                            [key: string]: unknown;
+                        };
                     };
                 };
             };
@@ -3141,6 +3389,22 @@ export interface operations {
                 };
             };
             /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        code?: string;
+                    } | {
+                        [key: string]: string[] | {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3333,6 +3597,22 @@ export interface operations {
                             /** Format: date-time */
                             created_at: string;
                         }[];
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        code?: string;
+                    } | {
+                        [key: string]: string[] | {
+                            [key: string]: unknown;
+                        };
                     };
                 };
             };
@@ -3553,6 +3833,10 @@ export interface operations {
                     "application/json": {
                         detail: string;
                         code?: string;
+                    } | {
+                        [key: string]: string[] | {
+                            [key: string]: unknown;
+                        };
                     };
                 };
             };
@@ -3638,6 +3922,10 @@ export interface operations {
                     "application/json": {
                         detail: string;
                         code?: string;
+                    } | {
+                        [key: string]: string[] | {
+                            [key: string]: unknown;
+                        };
                     };
                 };
             };

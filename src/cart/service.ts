@@ -1,6 +1,6 @@
 import { and, asc, eq, sql } from 'drizzle-orm'
 import type { Queryable } from '../db/index.js'
-import { prepared } from '../db/prepared.js'
+import { preparedRows } from '../db/prepared.js'
 import { rows } from '../db/sql.js'
 import { cartItems, products } from '../db/schema.js'
 import { fieldError, notFound } from '../http/errors.js'
@@ -111,7 +111,7 @@ const ADD_TO_CART = `WITH added AS (
  */
 export async function addItem(db: Queryable, userId: number, productId: number, quantity: number): Promise<CartOut> {
   if (productId < 1 || productId > PG_INT_MAX) throw invalidProduct(productId)
-  const lines = await prepared<CartLineRow & { written: boolean }>(db, 'add_to_cart', ADD_TO_CART, [userId, productId, quantity])
+  const lines = await preparedRows<CartLineRow & { written: boolean }>(db, 'add_to_cart', ADD_TO_CART, [userId, productId, quantity])
   if (lines[0]?.written) return toCart(userId, lines)
   const product = await productAvailability(db, productId)
   if (!product) throw invalidProduct(productId)

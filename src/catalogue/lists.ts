@@ -1,5 +1,6 @@
 import { type SQL, and, asc, count, desc, eq, sql } from 'drizzle-orm'
 import type { Queryable } from '../db/index.js'
+import { preparedQuery } from '../db/prepared.js'
 import { categories, products } from '../db/schema.js'
 import { type Page, type PageOrigin, type PageRequest, buildPage, selfUrl } from '../http/pagination.js'
 import { serializeCategory } from './categories.js'
@@ -12,7 +13,7 @@ import {
   isDescending,
   sortField,
 } from './query.js'
-import { type PageMode, filterConditions, filterShape, filterValues, pageMode, prepared } from './shapes.js'
+import { type PageMode, filterConditions, filterShape, filterValues, pageMode } from './shapes.js'
 import type { CategoryOut } from './schemas.js'
 
 /** The catalogue's list reads: categories by name, and product pages (page numbers or keysets, filtered and sorted). */
@@ -159,9 +160,9 @@ export async function listProductIds(
 ): Promise<ProductPageFrame> {
   const shape = shapeOf(request)
   const values = statementValues(request)
-  const ids = prepared(db, shapeName('ids', shape), () => pageIds(db, shape)).execute(values)
+  const ids = preparedQuery(db, shapeName('ids', shape), () => pageIds(db, shape)).execute(values)
   const countStatement = () =>
-    prepared(db, `count_${filterShape(request.filters)}`, () =>
+    preparedQuery(db, `count_${filterShape(request.filters)}`, () =>
       db.select({ n: count() }).from(products).where(and(...filterConditions(request.filters))),
     )
   const total = request.cursor === null ? countSource(() => countOf(countStatement().execute(values))) : null
@@ -186,7 +187,7 @@ export interface ProductPage {
  */
 export async function listProducts(db: Queryable, base: PageOrigin, request: ProductListRequest): Promise<ProductPage> {
   const shape = shapeOf(request)
-  const statement = prepared(db, shapeName('page', shape), () => {
+  const statement = preparedQuery(db, shapeName('page', shape), () => {
     const ids = pageIds(db, shape).as('page')
     const sortKey = (ids as { sortKey?: SQL.Aliased<string | null> }).sortKey ?? sql<null>`NULL`
     return db

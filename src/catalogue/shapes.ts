@@ -1,5 +1,4 @@
 import { type SQL, sql } from 'drizzle-orm'
-import type { Queryable } from '../db/index.js'
 import { products } from '../db/schema.js'
 import { intArray, textArray } from '../db/sql.js'
 import { type ProductFilters, type ProductListRequest, indexTerm } from './query.js'
@@ -70,23 +69,4 @@ export function pageMode(request: ProductListRequest): PageMode {
   if (cursor === null) return 'page'
   if (cursor === 'start') return 'start'
   return cursor.backward ? 'before' : 'after'
-}
-
-interface Preparable<P> {
-  prepare(name: string): P
-}
-
-/** Each database handle's statements, by name: built (and their SQL text generated) once. */
-const statements = new WeakMap<Queryable, Map<string, unknown>>()
-
-/**
- * The statement named `name` on `db`, built by `build` the first time. The name must determine the text: a server
- * connection refuses a second statement of the same name with another text (PGlite ignores names).
- */
-export function prepared<P>(db: Queryable, name: string, build: () => Preparable<P>): P {
-  let byName = statements.get(db)
-  if (!byName) statements.set(db, (byName = new Map<string, unknown>()))
-  let statement = byName.get(name) as P | undefined
-  if (statement === undefined) byName.set(name, (statement = build().prepare(name)))
-  return statement
 }

@@ -4,7 +4,7 @@ import type { VersionedCache } from '../cache/index.js'
 import type { Db } from '../db/index.js'
 import type { PubSub } from '../pubsub/index.js'
 import { pgErrorCode } from '../db/errors.js'
-import { prepared } from '../db/prepared.js'
+import { preparedRows } from '../db/prepared.js'
 import { intArray, toDate } from '../db/sql.js'
 import { type Address, orders } from '../db/schema.js'
 import { conflict, validation } from '../http/errors.js'
@@ -99,7 +99,7 @@ async function placeMarked(
   let sale: SalePrediction = predictSale(lastSeenCart(userId))
   for (let attempt = 1; ; attempt++) {
     await mark(saleScopes(sale))
-    const [row] = await prepared<{ outcome: Outcome }>(db, 'place_order', PLACE_ORDER, [
+    const [row] = await preparedRows<{ outcome: Outcome }>(db, 'place_order', PLACE_ORDER, [
       userId,
       address && JSON.stringify(address),
       input.idempotencyKey ?? null,

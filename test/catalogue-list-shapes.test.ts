@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto'
+import { sql } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { EPOCH } from '../src/cache/index.js'
 import { categories, products } from '../src/db/schema.js'
-import { type TestApp, createTestApp } from './helpers.js'
+import { type TestApp, createTestApp, realBackend } from './helpers.js'
 
 /**
  * Product lists are a bounded set of statement shapes: a shape depends on which filters are present, the ordering
@@ -107,5 +108,30 @@ describe('search terms', () => {
     expect(await names(`ab ${tok} odd`)).toEqual(['Item 1', 'Item 3', 'Item 5', 'Item 7', 'Item 9', 'Item 11'])
     // The longest term is the one looked up; a shorter one that matches nothing still empties the page.
     expect(await names(`${tok} zzz`)).toEqual([])
+  })
+})
+
+describe.runIf(realBackend)('the trigram index', () => {
+  it("serves a search page's statements", async () => {
+    // The generic plan of each statement a search page sends, with every path but a bitmap scan priced out: the
+    // search index appears only if the statement's expression is the one it was built on. (With a filter that
+    // another index serves, in_stock or a price bound, the planner may rightly prefer that index.)
+    for (const url of [`search=${tok}`, `search=${tok}%20odd&category=${cats[0]}&ordering=-price`, `search=${tok}&cursor=`]) {
+      const { sent } = await statements(url)
+      const searching = sent.filter((text) => text.includes('$'))
+      expect(searching.length, url).toBeGreaterThan(0)
+      for (const [i, text] of searching.entries()) {
+        const params = new Set(text.match(/\$\d+/g)).size
+        const plan = await t.ctx.db.transaction(async (tx) => {
+          for (const setting of ['enable_seqscan', 'enable_indexscan', 'enable_indexonlyscan']) await tx.execute(sql.raw(`SET LOCAL ${setting} = off`))
+          await tx.execute(sql.raw('SET LOCAL plan_cache_mode = force_generic_plan'))
+          await tx.execute(sql.raw(`PREPARE shape_${i} AS ${text}`))
+          const explained = await tx.execute(sql.raw(`EXPLAIN (FORMAT JSON) EXECUTE shape_${i}(${Array(params).fill('NULL').join(', ')})`))
+          await tx.execute(sql.raw(`DEALLOCATE shape_${i}`))
+          return JSON.stringify((explained as unknown as { rows: unknown[] }).rows)
+        })
+        expect(plan, `${url}: ${text}`).toContain('"Index Name":"products_search_trgm_idx"')
+      }
+    }
   })
 })

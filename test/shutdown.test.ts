@@ -42,45 +42,49 @@ async function start(vars: Record<string, string> = {}): Promise<Server> {
 
 // Each test starts the server as a process, twice for some: slow on a loaded machine.
 describe('server process', { timeout: 180_000 }, () => {
-  const first = { email: uniqueEmail('first'), access: '' }
-  const inFlight = { email: uniqueEmail('inflight') }
-
   it('finishes an in-flight request on SIGTERM, then exits 0', async () => {
     // A high argon2 memory cost makes registration take a noticeable time: the request is surely in flight.
     const server = await start({ ARGON2_MEMORY_KIB: String(256 * 1024), LOG_LEVEL: 'info' })
     let logged = ''
     server.child.stdout!.on('data', (chunk: Buffer) => (logged += chunk.toString()))
     const registrationsHeard = () => logged.split('\n').filter((l) => l.includes('incoming request') && l.includes('/api/v1/auth/register')).length
-    expect((await postJson(`${server.url}/api/v1/auth/register`, { email: first.email, password: PASSWORD })).status).toBe(201)
-    const login = await postJson(`${server.url}/api/v1/auth/token`, { email: first.email, password: PASSWORD })
-    expect(login.status).toBe(200)
-    first.access = login.body.access
+    expect((await postJson(`${server.url}/api/v1/auth/register`, { email: uniqueEmail('before'), password: PASSWORD })).status).toBe(201)
 
-    const pending = postJson(`${server.url}/api/v1/auth/register`, { email: inFlight.email, password: PASSWORD })
+    const inFlight = uniqueEmail('inflight')
+    const pending = postJson(`${server.url}/api/v1/auth/register`, { email: inFlight, password: PASSWORD })
     // Signalled once the server has the request: it is then hashing the password.
     await until('the server to receive the second registration', () => registrationsHeard() === 2, 30_000, 5)
     const signalledAt = Date.now()
     server.child.kill('SIGTERM')
     const res = await pending
     expect(res.status).toBe(201)
-    expect(res.body.email).toBe(inFlight.email)
+    expect(res.body.email).toBe(inFlight)
     const exit = await server.exited
     expect({ code: exit.code, signal: exit.signal }, exit.stdout.slice(-2000)).toEqual({ code: 0, signal: null })
     expect(exit.stderr).toBe('')
     expect(Date.now() - signalledAt).toBeLessThan(10_000)
     // The port is closed: no new connection is accepted after shutdown.
     await expect(fetch(`${server.url}/health/live`)).rejects.toThrow()
+
+    // What was answered before the exit was committed: the account registered in flight signs in after a restart.
+    const again = await start()
+    expect((await postJson(`${again.url}/api/v1/auth/token`, { email: inFlight, password: PASSWORD })).status).toBe(200)
+    expect((await stopServer(again)).code).toBe(0)
   })
 
   it('keeps the data and the JWT secret across a restart', async () => {
+    const email = uniqueEmail('restart')
     const server = await start()
+    expect((await postJson(`${server.url}/api/v1/auth/register`, { email, password: PASSWORD })).status).toBe(201)
+    const login = await postJson(`${server.url}/api/v1/auth/token`, { email, password: PASSWORD })
+    expect(login.status).toBe(200)
+    expect((await stopServer(server)).code).toBe(0)
+
+    const restarted = await start()
     // A token from before the restart is still valid (same secret), and its user is still there.
-    const me = await fetch(`${server.url}/api/v1/me`, { headers: { authorization: `Bearer ${first.access}` } })
+    const me = await fetch(`${restarted.url}/api/v1/me`, { headers: { authorization: `Bearer ${login.body.access}` } })
     expect(me.status).toBe(200)
-    expect((await me.json()).email).toBe(first.email)
-    // The registration that was in flight at shutdown was committed.
-    expect((await postJson(`${server.url}/api/v1/auth/token`, { email: inFlight.email, password: PASSWORD })).status).toBe(200)
-    const exit = await stopServer(server)
-    expect(exit.code).toBe(0)
+    expect((await me.json()).email).toBe(email)
+    expect((await stopServer(restarted)).code).toBe(0)
   })
 })

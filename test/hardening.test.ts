@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createSigner } from 'fast-jwt'
 import { loadConfig } from '../src/config/index.js'
 import { PASSWORD, type TestApp, createTestApp, realBackend, uniqueEmail } from './helpers.js'
+import { TcpProxy, targetOf } from './tcp-proxy.js'
 
 let t: TestApp
 beforeAll(async () => {
@@ -281,6 +282,21 @@ describe('rate limiting', () => {
         expectThrottled(await post(second, '/api/v1/auth/token', { email: uniqueEmail(), password: 'x' }, addr))
       } finally {
         await second.close()
+      }
+    })
+
+    it.runIf(realBackend)('counts from the first request of an instance just started, even over a slow link to Redis', async () => {
+      const slow = await new TcpProxy(targetOf(process.env.REDIS_URL!, 6379), { latencyMs: 150 }).start()
+      const fresh = await createTestApp({ config: { rateLimit: true, rateLimits: limits, redisUrl: slow.url(process.env.REDIS_URL!) } })
+      try {
+        const addr = freshIp()
+        for (let i = 0; i < 4; i++) {
+          expect((await post(fresh, '/api/v1/auth/token', { email: uniqueEmail(), password: 'Wrong-Pass-1' }, addr)).statusCode).toBe(401)
+        }
+        expectThrottled(await post(fresh, '/api/v1/auth/token', { email: uniqueEmail(), password: 'Wrong-Pass-1' }, addr))
+      } finally {
+        await fresh.close()
+        await slow.cut()
       }
     })
 

@@ -4,7 +4,7 @@ import { type Database, type Db, createDatabase } from './db/index.js'
 import type { Redis } from 'ioredis'
 import { VersionedCache, createCacheBackend } from './cache/index.js'
 import { ResponseCache } from './cache/responses.js'
-import { RedisCacheBackend } from './cache/redis.js'
+import { RedisCacheBackend, connectedOrNot } from './cache/redis.js'
 import { type PubSub, createPubSub } from './pubsub/index.js'
 import { type Auth, createAuth } from './auth/index.js'
 import { controlHandler } from './ops/control.js'
@@ -54,7 +54,10 @@ export async function createContext(config: Config, log: FastifyBaseLogger, over
     if (!overrides.skipMigrations) await database.migrate()
   }
   const backend = createCacheBackend(config.redisUrl, config.redisPrefix, config.cacheTtlSeconds)
-  if (backend instanceof RedisCacheBackend) reportRedisReachability(backend.connection, log)
+  if (backend instanceof RedisCacheBackend) {
+    reportRedisReachability(backend.connection, log)
+    await connectedOrNot(backend.connection)
+  }
   const cache = new VersionedCache(backend, config.cacheTtlSeconds, log)
   const l1 = config.cacheL1Bytes > 0 && config.cacheTtlSeconds > 0
   const responses = new ResponseCache(cache, l1 ? backend.invalidations() : undefined, config.cacheL1Bytes, config.cacheTtlSeconds)

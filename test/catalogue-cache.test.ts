@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type TestApp, type TestUser, createTestApp, realBackend } from './helpers.js'
 import { productFamily } from '../src/catalogue/invalidation.js'
+import { TcpProxy, targetOf } from './tcp-proxy.js'
 
 /**
  * The catalogue cache under writes: a list entry holds which products a list shows, each product has its own
@@ -350,5 +351,20 @@ describe('two instances on one database and cache', () => {
     }
     // The last write (4 → 3) moved the product across no filter: the other instance's lists are still cached.
     for (const u of [urls.plain, urls.stocked, urls.cheap]) expect((await get(u, t)).headers['x-cache'], u).toBe('HIT')
+  })
+})
+
+describe('an instance just started', () => {
+  it.runIf(realBackend)('caches from its first read, even over a slow link to Redis', async () => {
+    const slow = await new TcpProxy(targetOf(process.env.REDIS_URL!, 6379), { latencyMs: 150 }).start()
+    const fresh = await createTestApp({ shared: t, config: { redisUrl: slow.url(process.env.REDIS_URL!), redisPrefix: `sftest:${token()}:` } })
+    try {
+      const url = list(`search=${token()}`)
+      expect((await get(url, fresh)).headers['x-cache']).toBe('MISS')
+      expect((await get(url, fresh)).headers['x-cache']).toBe('HIT')
+    } finally {
+      await fresh.close()
+      await slow.cut()
+    }
   })
 })

@@ -1,3 +1,4 @@
+import { once } from 'node:events'
 import { Redis } from 'ioredis'
 import {
   type CacheBackend,
@@ -140,6 +141,16 @@ type Scripted = Redis & {
   cacheLookupItems(...args: (string | number)[]): Promise<(string | null)[]>
   cacheBeginWrite(...args: (string | number)[]): Promise<number>
   cacheEndWrite(...args: (string | number)[]): Promise<number>
+}
+
+/**
+ * Resolves once `redis` is connected, or after `ms`, or at its first connection error: an instance starting waits for
+ * its Redis connections so that its first requests use them (before, the cache is bypassed and rate-limit counters
+ * let requests through), while a Redis outage at start delays nothing.
+ */
+export async function connectedOrNot(redis: Redis, ms = 2_000): Promise<void> {
+  if (redis.status === 'ready') return
+  await once(redis, 'ready', { signal: AbortSignal.timeout(ms) }).catch(() => {})
 }
 
 export class RedisCacheBackend implements CacheBackend {

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto'
-import { once } from 'node:events'
 import type { FastifyInstance, FastifyRequest, onRequestHookHandler, preHandlerHookHandler } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
 import { Redis } from 'ioredis'
 import ipaddr from 'ipaddr.js'
+import { connectedOrNot } from '../cache/redis.js'
 import type { Config, RateLimitScope } from '../config/index.js'
 import { ApiError } from './errors.js'
 
@@ -48,9 +48,6 @@ export function clientKey(ip: string): string {
   return `${address.parts.slice(0, 4).map((part) => part.toString(16)).join(':')}::/64`
 }
 
-/** How long an instance starting waits for its rate-limit counters' connection. */
-const READY_WAIT_MS = 2_000
-
 const KEY = Symbol('rateLimitKey')
 type Keyed = FastifyRequest & { [KEY]?: string }
 
@@ -83,9 +80,8 @@ export async function installRateLimits(
     app.addHook('onClose', async () => {
       redis?.disconnect()
     })
-    // Counting from the first request: a command sent before the connection is up fails and is let through. Bounded,
-    // and given up at the first connection error, so a Redis outage at start delays nothing.
-    await once(redis, 'ready', { signal: AbortSignal.timeout(READY_WAIT_MS) }).catch(() => {})
+    // Counting from the first request: a command sent before the connection is up fails and is let through.
+    await connectedOrNot(redis)
   }
   await app.register(rateLimit, {
     global: false,

@@ -37,6 +37,7 @@ const real = files([
   'catalogue-cache', // two instances, one cache
   'catalogue-l1', // the first level kept exact by the Redis invalidation feed
   'catalogue-list-shapes', // named prepared statements on node-postgres
+  'createadmin', // a promotion's revocation published to running instances
   'hardening', // rate-limit counters shared through Redis
   'hostile', // pool exhaustion, Redis key lifetimes
   'notifications', // pushes across instances

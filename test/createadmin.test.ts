@@ -3,7 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { childEnv, root } from './server-process.js'
+import { createTestApp, realBackend } from './helpers.js'
+import { childEnv, root, runCli } from './server-process.js'
+import { until } from './support/wait.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'sf-createadmin-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -30,5 +32,29 @@ describe('createadmin', () => {
     const missing = await createadmin(['--email', 'admin@example.com'], {})
     expect(missing.code).toBe(2)
     expect(missing.stderr).toContain('STOREFRONT_PASSWORD')
+  }, 60_000)
+})
+
+describe.runIf(realBackend)('createadmin on a real PostgreSQL beside running instances', () => {
+  it("ends a promoted account's sessions on the running instances at once", async () => {
+    const t = await createTestApp()
+    try {
+      const user = await t.user()
+      // Read once, so the instance holds its copy of the session's state.
+      expect((await t.request('GET', '/api/v1/me', { token: user.access })).statusCode).toBe(200)
+      const { config } = t.ctx
+      const promoted = await runCli('createadmin', ['--email', user.email], {
+        NODE_ENV: 'test',
+        DATABASE_URL: (t as unknown as { dbUrl: string }).dbUrl,
+        REDIS_URL: config.redisUrl,
+        REDIS_PREFIX: config.redisPrefix,
+        STOREFRONT_PASSWORD: 'Sturdy-Passphrase-42',
+      })
+      expect([promoted.code, promoted.stdout, promoted.stderr]).toEqual([0, `promoted ${user.email} to staff\n`, ''])
+      // Within the second revocations take everywhere, not the copy's 30 s lifetime.
+      await until('the old access token refused', async () => (await t.request('GET', '/api/v1/me', { token: user.access })).statusCode === 401, 1_000)
+    } finally {
+      await t.close()
+    }
   }, 60_000)
 })

@@ -14,7 +14,8 @@ interface Entry extends SessionState {
   expiresAt: number
 }
 
-const CHANNEL = 'auth.revoked'
+/** What a revocation is published on: a user id. */
+export const REVOCATION_CHANNEL = 'auth.revoked'
 
 /**
  * What every authenticated request needs to know about its user (active? staff? current token version?), mirrored
@@ -43,7 +44,7 @@ export class SessionDirectory {
   ) {}
 
   async start(): Promise<void> {
-    this.unsubscribe = await this.pubsub.subscribe(CHANNEL, (message) => {
+    this.unsubscribe = await this.pubsub.subscribe(REVOCATION_CHANNEL, (message) => {
       const userId = Number(message)
       if (Number.isSafeInteger(userId)) this.forget(userId)
     })
@@ -105,7 +106,7 @@ export class SessionDirectory {
   /** Call after the transaction that changed the user's sessions has committed. */
   async revoked(userId: number): Promise<void> {
     this.forget(userId)
-    await this.pubsub.publish(CHANNEL, String(userId))
+    await this.pubsub.publish(REVOCATION_CHANNEL, String(userId))
   }
 
   /** Runs `listener` on every instance when a user's sessions are revoked (e.g. to close their sockets). */

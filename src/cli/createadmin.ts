@@ -3,6 +3,8 @@ import { createInterface } from 'node:readline/promises'
 import { loadConfig } from '../config/index.js'
 import { createHasher, passwordProblems } from '../auth/passwords.js'
 import { upsertStaff } from '../auth/accounts.js'
+import { REVOCATION_CHANNEL } from '../auth/sessions.js'
+import { publishOnce } from '../pubsub/index.js'
 import { openDatabase } from './open.js'
 import { PASSWORD_ENV, readPassword } from './password.js'
 
@@ -37,6 +39,11 @@ try {
   await database.migrate()
   const result = await upsertStaff(database.db, createHasher(config.argon2MemoryCost), email, password)
   process.stdout.write(`${result.message}\n`)
+  // A promotion ended the account's sessions. Running instances keep a copy of each session's state, dropped when a
+  // revocation is published (else within its 30 s lifetime): this command publishes it as they do.
+  if (!result.created && config.redisUrl && !(await publishOnce(config.redisUrl, config.redisPrefix, REVOCATION_CHANNEL, String(result.id)))) {
+    process.stderr.write('createadmin: Redis did not answer; running instances end the old sessions within 30 s\n')
+  }
 } finally {
   await database.close()
 }

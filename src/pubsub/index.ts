@@ -248,6 +248,27 @@ export class RedisPubSub implements PubSub {
   }
 }
 
+/** Where the instances configured with REDIS_PREFIX `prefix` publish and subscribe. */
+const channelPrefix = (prefix: string) => `${prefix}ps:`
+
 export function createPubSub(redisUrl: string | undefined, prefix: string, log: FastifyBaseLogger): PubSub {
-  return redisUrl ? new RedisPubSub(redisUrl, `${prefix}ps:`, log) : new MemoryPubSub()
+  return redisUrl ? new RedisPubSub(redisUrl, channelPrefix(prefix), log) : new MemoryPubSub()
+}
+
+/**
+ * One message to the running instances from a process that is not one of them (a command): true once Redis took
+ * it, false when it did not within `timeoutMs`.
+ */
+export async function publishOnce(redisUrl: string, prefix: string, channel: string, message: string, timeoutMs = 5_000): Promise<boolean> {
+  const redis = new Redis(redisUrl, { lazyConnect: true, connectTimeout: timeoutMs, commandTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null })
+  redis.on('error', () => {})
+  try {
+    await redis.connect()
+    await redis.publish(channelPrefix(prefix) + channel, message)
+    return true
+  } catch {
+    return false
+  } finally {
+    redis.disconnect()
+  }
 }

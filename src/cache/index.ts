@@ -151,8 +151,8 @@ export class VersionedCache {
   }
 
   /**
-   * Refills item entries after a write (called once it has committed), so readers keep hitting: under order
-   * traffic the products being bought are the ones read most.
+   * Refills item entries after a write (called once it has committed), so readers keep hitting: for the rare writes
+   * (staff edits and stock adjustments, cancellations). Orders leave theirs to the next read (orders/placing.ts).
    */
   async refreshItems(ids: readonly string[], family: ItemFamily, load: ListSource['items']): Promise<void> {
     if (this.bypassed || !ids.length) return

@@ -12,8 +12,9 @@ import type { ProductOut } from './schemas.js'
  * Stock changes: what a placed order takes (place_order, drizzle/0005_place_order.sql, the one statement that places
  * it), what a cancelled one puts back (restock) and the staff's adjustments (adjustStock). With a product's own create
  * and update, these are the only writers of `products.stock`. An order's decrements are predicted (predictSale) so that
- * the cache scopes they make stale are marked before the statement commits them (VersionedCache.invalidate); the
- * products' entries are refreshed after commit (refreshProducts).
+ * the cache scopes they make stale are marked before the statement commits them (VersionedCache.invalidate). After
+ * commit, restocks and adjustments refill the products' entries (refreshProducts); an order leaves them to the next
+ * read.
  */
 
 /** Units of one product an order holds. */
